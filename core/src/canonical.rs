@@ -1,0 +1,192 @@
+//! Canonical JSON (RFC 8785, JCS) for hash pre-images.
+//!
+//! One deliberate departure: RFC 8785 reads every number as an IEEE-754 double, so two numbers
+//! that differ past the 17th digit (or beyond the double range) would hash alike and a change to
+//! them would go unseen. A number whose decimal value is not the double that JCS would print is
+//! written instead as its exact normalised decimal, `[-]D[.DDD]eN` (no `+` in the exponent, which
+//! JCS always prints, so the two forms never meet). Every I-JSON number is canonicalised exactly as
+//! RFC 8785 says.
+
+use serde_json::{Number, Value};
+
+/// Appends the canonical form of `value` to `out`.
+pub fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => write_number(n, out),
+        Value::String(s) => write_string(s, out),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            // RFC 8785 sorts member names by their UTF-16 code units.
+            let mut keys: Vec<(&String, Vec<u16>)> =
+                map.keys().map(|k| (k, k.encode_utf16().collect())).collect();
+            keys.sort_by(|a, b| a.1.cmp(&b.1));
+            out.push('{');
+            for (i, (k, _)) in keys.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_string(k, out);
+                out.push(':');
+                write_canonical(&map[k.as_str()], out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// The canonical form of `value` as a string.
+pub fn to_canonical_string(value: &Value) -> String {
+    let mut out = String::with_capacity(256);
+    write_canonical(value, &mut out);
+    out
+}
+
+fn write_string(s: &str, out: &mut String) {
+    // serde_json escapes exactly as ECMAScript's JSON.stringify does: \" \\ \b \f \n \r \t,
+    // other controls as lowercase \u00xx, everything else verbatim.
+    out.push_str(&serde_json::to_string(s).expect("a string always serialises"));
+}
+
+fn write_number(n: &Number, out: &mut String) {
+    let text = n.to_string();
+    let exact = Decimal::parse(&text);
+    if let Some(dec) = &exact {
+        if dec.digits.is_empty() {
+            out.push('0');
+            return;
+        }
+    }
+    if let Ok(f) = text.parse::<f64>() {
+        if f.is_finite() {
+            let mut buf = ryu_js::Buffer::new();
+            let js = buf.format_finite(f);
+            if exact.is_none() || Decimal::parse(js) == exact {
+                out.push_str(js);
+                return;
+            }
+        }
+    }
+    match exact {
+        Some(dec) => dec.write_exact(out),
+        // serde_json only yields valid JSON numbers, which always parse.
+        None => out.push_str(&text),
+    }
+}
+
+/// A decimal number as sign, significant digits (no leading or trailing zeros) and the power of
+/// ten of the first digit.
+#[derive(Debug, PartialEq, Eq)]
+struct Decimal {
+    negative: bool,
+    digits: Vec<u8>,
+    exponent: i64,
+}
+
+impl Decimal {
+    fn parse(text: &str) -> Option<Decimal> {
+        let (negative, rest) = match text.strip_prefix('-') {
+            Some(r) => (true, r),
+            None => (false, text),
+        };
+        let (mantissa, exp) = match rest.find(['e', 'E']) {
+            Some(i) => (&rest[..i], rest[i + 1..].parse::<i64>().ok()?),
+            None => (rest, 0),
+        };
+        let (int_part, frac_part) = match mantissa.find('.') {
+            Some(i) => (&mantissa[..i], &mantissa[i + 1..]),
+            None => (mantissa, ""),
+        };
+        if int_part.is_empty() || !int_part.bytes().chain(frac_part.bytes()).all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let all: Vec<u8> = int_part.bytes().chain(frac_part.bytes()).map(|b| b - b'0').collect();
+        let lead = all.iter().take_while(|d| **d == 0).count();
+        let trail = all.iter().rev().take_while(|d| **d == 0).count();
+        if lead == all.len() {
+            return Some(Decimal { negative: false, digits: Vec::new(), exponent: 0 });
+        }
+        let digits = all[lead..all.len() - trail].to_vec();
+        let exponent = int_part.len() as i64 - 1 - lead as i64 + exp;
+        Some(Decimal { negative, digits, exponent })
+    }
+
+    fn write_exact(&self, out: &mut String) {
+        if self.negative {
+            out.push('-');
+        }
+        out.push((b'0' + self.digits[0]) as char);
+        if self.digits.len() > 1 {
+            out.push('.');
+            out.extend(self.digits[1..].iter().map(|d| (b'0' + d) as char));
+        }
+        out.push('e');
+        out.push_str(&self.exponent.to_string());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn canon(text: &str) -> String {
+        to_canonical_string(&serde_json::from_str(text).unwrap())
+    }
+
+    #[test]
+    fn sorts_keys_by_utf16_and_strips_whitespace() {
+        assert_eq!(canon(r#"{ "b": 1, "a": [true, null, "x"] }"#), r#"{"a":[true,null,"x"],"b":1}"#);
+        // U+10000 sorts before U+E000 in UTF-16 (surrogates are 0xD800..), after it by code point.
+        let v = json!({"\u{e000}": 1, "\u{10000}": 2});
+        assert_eq!(to_canonical_string(&v), "{\"\u{10000}\":2,\"\u{e000}\":1}");
+    }
+
+    #[test]
+    fn rfc8785_numbers() {
+        // Examples from RFC 8785 appendix B.
+        for (input, want) in [
+            ("0", "0"),
+            ("-0", "0"),
+            ("1e21", "1e+21"),
+            ("1e20", "100000000000000000000"),
+            ("1.0", "1"),
+            ("0.000001", "0.000001"),
+            ("1e-7", "1e-7"),
+            ("333333333.3333333", "333333333.3333333"),
+            ("-5e-324", "-5e-324"),
+            ("9007199254740992", "9007199254740992"),
+            ("295147905179352830000", "295147905179352830000"),
+        ] {
+            assert_eq!(canon(input), want, "input {input}");
+        }
+    }
+
+    #[test]
+    fn numbers_no_double_holds_stay_distinct() {
+        let a = canon("12345678901234567890123");
+        let b = canon("12345678901234567890124");
+        assert_ne!(a, b);
+        assert_eq!(a, "1.2345678901234567890123e22");
+        assert_eq!(canon("0.10000000000000001"), "1.0000000000000001e-1");
+        assert_eq!(canon("333333333.33333329"), "3.3333333333333329e8");
+        assert_eq!(canon("1e400"), "1e400");
+        // The same value written differently canonicalises the same.
+        assert_eq!(canon("1.50e2"), canon("150"));
+    }
+
+    #[test]
+    fn escapes_strings_like_json_stringify() {
+        assert_eq!(canon(r#""a\u0001\n\"\\/é""#), "\"a\\u0001\\n\\\"\\\\/é\"");
+    }
+}

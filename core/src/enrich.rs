@@ -1,0 +1,220 @@
+//! Enrichment: when the event happened in business terms, where it came from, and who did it.
+
+use crate::context::UserContext;
+use chrono::{DateTime, Datelike, Timelike, Utc, Weekday};
+use chrono_tz::Tz;
+use ipnet::IpNet;
+use serde::Serialize;
+use std::net::IpAddr;
+
+/// The settings enrichment reads (in the extension, the `auditlog.*` GUCs).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub timezone: Tz,
+    /// Business hours are `[start_hour, end_hour)` in `timezone`, on `business_days`.
+    pub start_hour: u32,
+    pub end_hour: u32,
+    pub business_days: Vec<Weekday>,
+    pub internal_networks: Vec<IpNet>,
+}
+
+pub const DEFAULT_INTERNAL_NETWORKS: &str =
+    "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,127.0.0.0/8,169.254.0.0/16,::1/128,fe80::/10,fc00::/7";
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            timezone: Tz::UTC,
+            start_hour: 9,
+            end_hour: 17,
+            business_days: vec![Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri],
+            internal_networks: parse_networks(DEFAULT_INTERNAL_NETWORKS).expect("valid default"),
+        }
+    }
+}
+
+/// Reads a comma-separated list of CIDR networks (a bare address is a single host).
+pub fn parse_networks(list: &str) -> Result<Vec<IpNet>, String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| format!("\"{s}\" is not a CIDR network"))
+        })
+        .collect()
+}
+
+/// Reads business hours as `H-H` (24-hour clock, end exclusive), e.g. `9-17`.
+pub fn parse_hours(s: &str) -> Result<(u32, u32), String> {
+    let err = || format!("\"{s}\" is not an hour range like 9-17");
+    let (a, b) = s.trim().split_once('-').ok_or_else(err)?;
+    let (a, b) = (a.trim().parse::<u32>().map_err(|_| err())?, b.trim().parse::<u32>().map_err(|_| err())?);
+    if a > 24 || b > 24 || a >= b {
+        return Err(err());
+    }
+    Ok((a, b))
+}
+
+/// Reads a comma-separated list of weekday names (`mon,tue,...` or full names).
+pub fn parse_days(s: &str) -> Result<Vec<Weekday>, String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(|d| d.parse::<Weekday>().map_err(|_| format!("\"{d}\" is not a weekday")))
+        .collect()
+}
+
+pub fn parse_timezone(s: &str) -> Result<Tz, String> {
+    s.trim().parse::<Tz>().map_err(|_| format!("\"{s}\" is not an IANA time zone"))
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Temporal {
+    pub hour: u32,
+    pub day_of_week: String,
+    pub is_business_hours: bool,
+    pub timezone: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Network {
+    pub ip_address: Option<String>,
+    pub is_internal: bool,
+    /// The internal network the address falls in.
+    pub network: Option<String>,
+    /// `low` inside the internal networks, `medium` outside, as the seed's geolocation mock.
+    pub risk_level: &'static str,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct User {
+    pub roles: Vec<String>,
+    pub account_age_days: Option<i64>,
+}
+
+/// What `enrichment_data` holds. The keys follow the seed (`geolocation` holds the network
+/// class: no geolocation database is shipped).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Enrichment {
+    pub temporal_context: Temporal,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub geolocation: Option<Network>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_context: Option<User>,
+}
+
+pub fn temporal(at: DateTime<Utc>, s: &Settings) -> Temporal {
+    let local = at.with_timezone(&s.timezone);
+    let hour = local.hour();
+    let day = local.weekday();
+    Temporal {
+        hour,
+        day_of_week: weekday_name(day).to_string(),
+        is_business_hours: s.business_days.contains(&day) && hour >= s.start_hour && hour < s.end_hour,
+        timezone: s.timezone.name().to_string(),
+    }
+}
+
+fn weekday_name(d: Weekday) -> &'static str {
+    match d {
+        Weekday::Mon => "monday",
+        Weekday::Tue => "tuesday",
+        Weekday::Wed => "wednesday",
+        Weekday::Thu => "thursday",
+        Weekday::Fri => "friday",
+        Weekday::Sat => "saturday",
+        Weekday::Sun => "sunday",
+    }
+}
+
+/// The internal network that holds `ip`, if any. An IPv4-mapped IPv6 address counts as IPv4.
+pub fn internal_network(ip: IpAddr, networks: &[IpNet]) -> Option<IpNet> {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    };
+    networks.iter().copied().find(|n| n.contains(&ip))
+}
+
+pub fn enrich(at: DateTime<Utc>, ctx: &UserContext, s: &Settings) -> Enrichment {
+    let geolocation = match (ctx.ip_address, ctx.ip_invalid) {
+        (Some(ip), _) => {
+            let net = internal_network(ip, &s.internal_networks);
+            Some(Network {
+                ip_address: Some(ip.to_string()),
+                is_internal: net.is_some(),
+                network: net.map(|n| n.to_string()),
+                risk_level: if net.is_some() { "low" } else { "medium" },
+            })
+        }
+        // An address that does not parse cannot be shown to be internal.
+        (None, true) => Some(Network { ip_address: None, is_internal: false, network: None, risk_level: "medium" }),
+        (None, false) => None,
+    };
+    let user_context = (ctx.user_id.is_some() || ctx.roles.is_some() || ctx.account_created_at.is_some()).then(|| User {
+        roles: ctx.roles.clone().unwrap_or_default(),
+        account_age_days: ctx.account_created_at.map(|c| (at - c).num_days()),
+    });
+    Enrichment { temporal_context: temporal(at, s), geolocation, user_context }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn rfc1918_not_prefix_match() {
+        let nets = parse_networks(DEFAULT_INTERNAL_NETWORKS).unwrap();
+        for ip in ["10.0.0.1", "172.16.0.1", "172.31.255.255", "192.168.1.1", "127.0.0.1", "169.254.1.1", "::1", "fd00::1", "fe80::1", "::ffff:10.0.0.1"] {
+            assert!(internal_network(ip.parse().unwrap(), &nets).is_some(), "{ip}");
+        }
+        // The seed's startswith('172.') would call these internal.
+        for ip in ["172.15.0.1", "172.32.0.1", "8.8.8.8", "2001:db8::1", "11.0.0.1"] {
+            assert!(internal_network(ip.parse().unwrap(), &nets).is_none(), "{ip}");
+        }
+    }
+
+    #[test]
+    fn business_hours_in_the_configured_zone() {
+        let mut s = Settings::default();
+        // Friday 2026-11-27 08:30 UTC
+        let at = Utc.with_ymd_and_hms(2026, 11, 27, 8, 30, 0).unwrap();
+        let t = temporal(at, &s);
+        assert_eq!((t.hour, t.day_of_week.as_str(), t.is_business_hours), (8, "friday", false));
+        s.timezone = parse_timezone("Europe/Berlin").unwrap();
+        let t = temporal(at, &s);
+        assert_eq!((t.hour, t.is_business_hours, t.timezone.as_str()), (9, true, "Europe/Berlin"));
+        let saturday = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
+        assert!(!temporal(saturday, &s).is_business_hours);
+    }
+
+    #[test]
+    fn settings_parse_and_reject() {
+        assert_eq!(parse_hours("8-18").unwrap(), (8, 18));
+        assert!(parse_hours("18-8").is_err());
+        assert!(parse_hours("nine").is_err());
+        assert_eq!(parse_days("mon, Tuesday").unwrap(), vec![Weekday::Mon, Weekday::Tue]);
+        assert!(parse_days("someday").is_err());
+        assert!(parse_networks("10.0.0.0/8, 1.2.3.4").unwrap()[1].contains(&"1.2.3.4".parse::<IpAddr>().unwrap()));
+        assert!(parse_networks("10.0.0.0/33").is_err());
+        assert!(parse_timezone("Mars/Base").is_err());
+    }
+
+    #[test]
+    fn enrichment_shapes() {
+        let at = Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap();
+        let ctx = UserContext { ip_invalid: true, ..Default::default() };
+        let e = enrich(at, &ctx, &Settings::default());
+        assert!(!e.geolocation.unwrap().is_internal);
+        assert!(e.user_context.is_none());
+        let ctx = UserContext {
+            user_id: Some(1),
+            account_created_at: Some(Utc.with_ymd_and_hms(2026, 11, 1, 10, 0, 0).unwrap()),
+            ..Default::default()
+        };
+        assert_eq!(enrich(at, &ctx, &Settings::default()).user_context.unwrap().account_age_days, Some(26));
+    }
+}

@@ -1,0 +1,159 @@
+//! The integrity hash of a stored event: SHA-256 over a canonical, versioned pre-image of every
+//! stored field, the classification included.
+//!
+//! Pre-image, hash_version 1: the RFC 8785 form (see [`crate::canonical`]) of one JSON object
+//! whose keys are the column names below plus `hash_version`. Timestamps are UTC with exactly six
+//! fractional digits (`2026-11-27T12:00:00.000000Z`), Postgres's own precision, so neither the
+//! session's TimeZone nor DateStyle can change them. Absent values are JSON null.
+
+use crate::canonical::to_canonical_string;
+use chrono::DateTime;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+pub const HASH_VERSION: i16 = 1;
+
+/// One `audit.audit_events` row as it is stored.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredEvent {
+    pub event_id: uuid::Uuid,
+    /// Microseconds since the Unix epoch.
+    pub timestamp_us: i64,
+    pub event_type: String,
+    pub event_data: Value,
+    pub user_id: Option<i64>,
+    pub session_id: Option<String>,
+    pub correlation_id: String,
+    pub parent_correlation_id: Option<String>,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub user_context: Value,
+    pub status: String,
+    pub enrichment_data: Value,
+    pub classification: Value,
+    pub context_errors: Value,
+    pub created_at_us: i64,
+    pub updated_at_us: i64,
+    pub hash_version: i16,
+}
+
+/// `2026-11-27T12:00:00.000000Z` from microseconds since the Unix epoch.
+pub fn format_timestamp_us(us: i64) -> String {
+    match DateTime::from_timestamp_micros(us) {
+        Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+        // Beyond chrono's range (about 262,000 years): still exact and unambiguous.
+        None => format!("@{us}us"),
+    }
+}
+
+impl StoredEvent {
+    pub fn preimage(&self) -> String {
+        let ts = format_timestamp_us;
+        to_canonical_string(&json!({
+            "hash_version": self.hash_version,
+            "event_id": self.event_id.to_string(),
+            "timestamp": ts(self.timestamp_us),
+            "event_type": self.event_type,
+            "event_data": self.event_data,
+            "user_id": self.user_id,
+            "session_id": self.session_id,
+            "correlation_id": self.correlation_id,
+            "parent_correlation_id": self.parent_correlation_id,
+            "ip_address": self.ip_address,
+            "user_agent": self.user_agent,
+            "user_context": self.user_context,
+            "status": self.status,
+            "enrichment_data": self.enrichment_data,
+            "classification": self.classification,
+            "context_errors": self.context_errors,
+            "created_at": ts(self.created_at_us),
+            "updated_at": ts(self.updated_at_us),
+        }))
+    }
+
+    /// 64 lowercase hex digits. Fails only for a hash_version this build does not know.
+    pub fn integrity_hash(&self) -> Result<String, String> {
+        if self.hash_version != HASH_VERSION {
+            return Err(format!("hash_version {} is not known to this build", self.hash_version));
+        }
+        Ok(hex::encode(Sha256::digest(self.preimage().as_bytes())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn sample() -> StoredEvent {
+        StoredEvent {
+            event_id: uuid::Uuid::parse_str("0193a0c4-0000-7000-8000-000000000001").unwrap(),
+            timestamp_us: 1_764_244_800_123_456,
+            event_type: "auth.login.success".into(),
+            event_data: json!({"b": 1, "a": "x"}),
+            user_id: Some(42),
+            session_id: Some("s".into()),
+            correlation_id: "CORR_1".into(),
+            parent_correlation_id: None,
+            ip_address: Some("10.0.0.1".into()),
+            user_agent: None,
+            user_context: json!({"user_id": 42}),
+            status: "stored".into(),
+            enrichment_data: json!({}),
+            classification: json!({"risk_score": 20}),
+            context_errors: Value::Null,
+            created_at_us: 1_764_244_800_123_456,
+            updated_at_us: 1_764_244_800_123_456,
+            hash_version: HASH_VERSION,
+        }
+    }
+
+    #[test]
+    fn timestamps_are_fixed_precision_utc() {
+        assert_eq!(format_timestamp_us(1_764_244_800_123_456), "2025-11-27T12:00:00.123456Z");
+        assert_eq!(format_timestamp_us(0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(format_timestamp_us(-1), "1969-12-31T23:59:59.999999Z");
+    }
+
+    #[test]
+    fn hash_is_stable_and_covers_every_field() {
+        let e = sample();
+        let h = e.integrity_hash().unwrap();
+        assert_eq!(h.len(), 64);
+        assert!(h.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        // Key order in the payload does not matter.
+        let mut same = e.clone();
+        same.event_data = serde_json::from_str(r#"{"a":"x","b":1}"#).unwrap();
+        assert_eq!(same.integrity_hash().unwrap(), h);
+        let changes: Vec<Box<dyn Fn(&mut StoredEvent)>> = vec![
+            Box::new(|e| e.timestamp_us += 1),
+            Box::new(|e| e.event_type.push('x')),
+            Box::new(|e| e.event_data = json!({"b": 2, "a": "x"})),
+            Box::new(|e| e.user_id = None),
+            Box::new(|e| e.session_id = None),
+            Box::new(|e| e.correlation_id.push('x')),
+            Box::new(|e| e.parent_correlation_id = Some("p".into())),
+            Box::new(|e| e.ip_address = None),
+            Box::new(|e| e.user_agent = Some("u".into())),
+            Box::new(|e| e.user_context = json!({})),
+            Box::new(|e| e.status = "x".into()),
+            Box::new(|e| e.enrichment_data = json!({"x": 1})),
+            Box::new(|e| e.classification = json!({"risk_score": 21})),
+            Box::new(|e| e.context_errors = json!([])),
+            Box::new(|e| e.created_at_us += 1),
+            Box::new(|e| e.updated_at_us += 1),
+            Box::new(|e| e.event_id = uuid::Uuid::nil()),
+        ];
+        for (i, change) in changes.iter().enumerate() {
+            let mut c = e.clone();
+            change(&mut c);
+            assert_ne!(c.integrity_hash().unwrap(), h, "change {i} went unseen");
+        }
+    }
+
+    #[test]
+    fn unknown_version_is_refused() {
+        let mut e = sample();
+        e.hash_version = 2;
+        assert!(e.integrity_hash().is_err());
+    }
+}

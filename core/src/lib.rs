@@ -1,0 +1,11 @@
+//! Pure logic of auditlog, shared by the extension and the shim, tested with plain `cargo test`.
+
+pub mod canonical;
+pub mod classify;
+pub mod context;
+pub mod correlation;
+pub mod enrich;
+pub mod event;
+pub mod hash;
+pub mod risk;
+pub mod taxonomy;
