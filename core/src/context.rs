@@ -48,7 +48,7 @@ pub fn parse(ctx: &Value) -> (UserContext, Vec<ContextError>) {
         }
     };
     let mut out = UserContext::default();
-    let mut take = |key: &str, errors: &mut Vec<ContextError>| -> Option<String> {
+    let take = |key: &str, errors: &mut Vec<ContextError>| -> Option<String> {
         match map.get(key) {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if s.is_empty() => None,

@@ -1,1 +1,36 @@
+//! auditlog: a tamper-evident, classified security audit log inside PostgreSQL.
+//!
+//! The rules live in `auditlog-core`; this crate wires them to Postgres: settings (GUCs), the
+//! SPI statements that read the taxonomy and write the rows, and the triggers that keep the
+//! tables append-only.
 
+use pgrx::prelude::*;
+
+mod gucs;
+mod integrity;
+mod internal;
+mod log;
+mod spi_cache;
+mod store;
+mod triggers;
+
+::pgrx::pg_module_magic!(name, version);
+
+extension_sql_file!("../../sql/schema.sql", name = "schema", bootstrap);
+extension_sql_file!("../../sql/finalize.sql", name = "finalize", finalize);
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    gucs::init();
+}
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Throwaway PostgreSQL clusters for tests and the demo, run as the postgres user (initdb refuses
+# root). Only ever touches the directory it is given.
+#   pgcluster.sh start DIR PORT [postgresql.conf line ...]
+#   pgcluster.sh stop DIR
+set -euo pipefail
+BIN=/usr/lib/postgresql/15/bin
+cmd=$1 dir=$2
+
+case "$cmd" in
+  start)
+    port=$3; shift 3
+    "$0" stop "$dir" 2>/dev/null || true
+    rm -rf "$dir"; mkdir -p "$dir"; chown postgres:postgres "$dir"
+    sudo -u postgres "$BIN/initdb" -D "$dir/data" -U postgres --auth=trust --no-sync -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log"
+    {
+      echo "port = $port"
+      echo "listen_addresses = '127.0.0.1'"
+      echo "unix_socket_directories = '$dir'"
+      echo "fsync = off"
+      for line in "$@"; do echo "$line"; done
+    } >>"$dir/data/postgresql.conf"
+    sudo -u postgres "$BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null
+    echo "postgres started: host=$dir port=$port user=postgres"
+    ;;
+  stop)
+    if [ -f "$dir/data/postmaster.pid" ]; then
+      sudo -u postgres "$BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+    fi
+    ;;
+  *) echo "usage: $0 start DIR PORT [conf ...] | stop DIR" >&2; exit 2 ;;
+esac

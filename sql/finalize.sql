@@ -1,0 +1,79 @@
+-- auditlog: triggers, ownership, privileges and pg_dump settings. Runs last in CREATE EXTENSION.
+
+-- The stored hash, recomputed from the row with the code that computed it at insert.
+CREATE FUNCTION audit.event_integrity_hash(e audit.audit_events) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN audit.compute_event_hash(
+    e.event_id, e."timestamp", e.event_type, e.event_data, e.user_id, e.session_id,
+    e.correlation_id, e.parent_correlation_id, host(e.ip_address), e.user_agent, e.user_context,
+    e.status, e.enrichment_data, e.classification, e.context_errors, e.hash_version,
+    e.created_at, e.updated_at);
+
+-- Append-only: UPDATE, DELETE and TRUNCATE are refused for everyone, the owner included, unless
+-- they come from auditlog's own functions. ENABLE ALWAYS keeps the triggers on under
+-- session_replication_role = replica.
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['audit_events', 'field_access_audit', 'correlation_metadata',
+                             'audit_log_integrity', 'compliance_report_cache', 'audit_alerts']
+    LOOP
+        EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE OR DELETE OR TRUNCATE ON audit.%I
+                        FOR EACH STATEMENT EXECUTE FUNCTION audit.refuse_change()', t || '_append_only', t);
+        EXECUTE format('ALTER TABLE audit.%I ENABLE ALWAYS TRIGGER %I', t, t || '_append_only');
+    END LOOP;
+END
+$$;
+
+CREATE TRIGGER audit_events_correlation_rollup
+    AFTER INSERT ON audit.audit_events
+    REFERENCING NEW TABLE AS new_events
+    FOR EACH STATEMENT EXECUTE FUNCTION audit.correlation_rollup();
+ALTER TABLE audit.audit_events ENABLE ALWAYS TRIGGER audit_events_correlation_rollup;
+
+-- A changed or added event type is the DBA's; a restored one replaces the shipped row it names.
+CREATE FUNCTION audit.event_types_customised() RETURNS trigger
+LANGUAGE plpgsql SET search_path = audit, pg_catalog, pg_temp AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        DELETE FROM audit.event_types WHERE event_type = NEW.event_type AND builtin;
+    END IF;
+    NEW.builtin := false;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER event_types_customised BEFORE INSERT OR UPDATE ON audit.event_types
+    FOR EACH ROW EXECUTE FUNCTION audit.event_types_customised();
+
+-- Ownership: a NOLOGIN role owns the data and the SECURITY DEFINER functions that write it.
+GRANT USAGE ON SCHEMA audit TO auditlog_owner;
+ALTER TABLE audit.event_types OWNER TO auditlog_owner;
+ALTER TABLE audit.audit_events OWNER TO auditlog_owner;
+ALTER TABLE audit.field_access_audit OWNER TO auditlog_owner;
+ALTER TABLE audit.correlation_metadata OWNER TO auditlog_owner;
+ALTER TABLE audit.audit_log_integrity OWNER TO auditlog_owner;
+ALTER TABLE audit.compliance_report_cache OWNER TO auditlog_owner;
+ALTER TABLE audit.audit_alerts OWNER TO auditlog_owner;
+ALTER FUNCTION audit_log(text, jsonb, jsonb) OWNER TO auditlog_owner;
+
+-- Privileges: writers may only log; readers may read and recompute hashes.
+REVOKE ALL ON ALL TABLES IN SCHEMA audit FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA audit FROM PUBLIC;
+REVOKE ALL ON FUNCTION audit_log(text, jsonb, jsonb) FROM PUBLIC;
+GRANT USAGE ON SCHEMA audit TO audit_writer, audit_reader;
+GRANT EXECUTE ON FUNCTION audit_log(text, jsonb, jsonb) TO audit_writer;
+GRANT SELECT ON ALL TABLES IN SCHEMA audit TO audit_reader;
+GRANT EXECUTE ON FUNCTION audit.event_integrity_hash(audit.audit_events) TO audit_reader;
+GRANT EXECUTE ON FUNCTION audit.compute_event_hash TO audit_reader;
+
+-- pg_dump: audit rows are data, not extension objects, and must be dumped. correlation_metadata
+-- is left out on purpose: restoring audit_events rebuilds it through the rollup trigger.
+SELECT pg_catalog.pg_extension_config_dump('audit.audit_events', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.field_access_audit', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.field_access_audit_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.audit_log_integrity', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.audit_log_integrity_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.compliance_report_cache', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.audit_alerts', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.event_types', 'WHERE NOT builtin');

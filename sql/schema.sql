@@ -1,0 +1,188 @@
+-- auditlog schema: the seed's tables (section 4.1) in schema "audit", owned by a NOLOGIN role.
+-- Runs first in CREATE EXTENSION; the functions follow, then sql/finalize.sql.
+
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'auditlog_owner') THEN
+        CREATE ROLE auditlog_owner NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'audit_writer') THEN
+        CREATE ROLE audit_writer NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'audit_reader') THEN
+        CREATE ROLE audit_reader NOLOGIN;
+    END IF;
+END
+$$;
+
+CREATE SCHEMA audit;
+COMMENT ON SCHEMA audit IS 'auditlog: tamper-evident security audit log';
+
+-- The taxonomy (seed section 2.1). DBAs add or change rows with plain SQL; audit_log() reads
+-- this table on every call, so a change applies to the next event in every session.
+CREATE TABLE audit.event_types (
+    event_type           text PRIMARY KEY CHECK (event_type <> ''),
+    category             text NOT NULL,
+    subcategory          text NOT NULL,
+    severity             text NOT NULL CHECK (severity IN ('info', 'warning', 'error', 'critical')),
+    compliance_relevance text NOT NULL CHECK (compliance_relevance IN ('none', 'low', 'medium', 'high', 'critical')),
+    retention_period     integer NOT NULL CHECK (retention_period > 0),
+    privacy_impact       text NOT NULL CHECK (privacy_impact IN ('none', 'low', 'medium', 'high', 'critical')),
+    security_relevance   text NOT NULL CHECK (security_relevance IN ('none', 'low', 'medium', 'high', 'critical')),
+    -- true for the rows the extension ships, until a DBA changes them; pg_dump keeps the rest.
+    builtin              boolean NOT NULL DEFAULT false
+);
+CREATE INDEX event_types_family_idx ON audit.event_types (split_part(event_type, '.', 1));
+
+INSERT INTO audit.event_types VALUES
+    ('auth.login.success',              'authentication', 'login_success',          'info',     'high',     2555, 'low',      'medium',   true),
+    ('auth.login.failure',              'authentication', 'login_failure',          'warning',  'high',     2555, 'low',      'high',     true),
+    ('auth.logout',                     'authentication', 'logout',                 'info',     'medium',   2555, 'none',     'low',      true),
+    ('auth.mfa.success',                'authentication', 'mfa_success',            'info',     'high',     2555, 'low',      'medium',   true),
+    ('auth.mfa.failure',                'authentication', 'mfa_failure',            'warning',  'high',     2555, 'low',      'high',     true),
+    ('auth.session.timeout',            'authentication', 'session_timeout',        'info',     'medium',   2555, 'none',     'low',      true),
+    ('authz.access.granted',            'authorization',  'access_granted',         'info',     'high',     2555, 'medium',   'medium',   true),
+    ('authz.access.denied',             'authorization',  'access_denied',          'warning',  'high',     2555, 'low',      'high',     true),
+    ('authz.permission.elevated',       'authorization',  'permission_elevated',    'warning',  'high',     2555, 'medium',   'high',     true),
+    ('authz.role.assigned',             'authorization',  'role_assigned',          'info',     'high',     2555, 'medium',   'medium',   true),
+    ('authz.role.removed',              'authorization',  'role_removed',           'info',     'high',     2555, 'medium',   'medium',   true),
+    ('data.client.read',                'data_access',    'client_read',            'info',     'high',     2555, 'high',     'medium',   true),
+    ('data.client.create',              'data_access',    'client_create',          'info',     'high',     2555, 'high',     'medium',   true),
+    ('data.client.update',              'data_access',    'client_update',          'info',     'high',     2555, 'high',     'medium',   true),
+    ('data.client.delete',              'data_access',    'client_delete',          'warning',  'critical', 2555, 'critical', 'high',     true),
+    ('data.bulk.export',                'data_access',    'bulk_export',            'warning',  'critical', 2555, 'critical', 'high',     true),
+    ('encryption.field.encrypt',        'encryption',     'field_encrypt',          'info',     'high',     2555, 'high',     'high',     true),
+    ('encryption.field.decrypt',        'encryption',     'field_decrypt',          'info',     'high',     2555, 'high',     'high',     true),
+    ('encryption.key.rotation',         'encryption',     'key_rotation',           'info',     'critical', 2555, 'medium',   'critical', true),
+    ('encryption.key.access',           'encryption',     'key_access',             'info',     'critical', 2555, 'high',     'critical', true),
+    ('privacy.gdpr.request',            'privacy',        'gdpr_request',           'info',     'critical', 2555, 'critical', 'medium',   true),
+    ('privacy.consent.granted',         'privacy',        'consent_granted',        'info',     'high',     2555, 'high',     'low',      true),
+    ('privacy.consent.withdrawn',       'privacy',        'consent_withdrawn',      'info',     'high',     2555, 'high',     'low',      true),
+    ('privacy.data.anonymized',         'privacy',        'data_anonymized',        'info',     'high',     2555, 'high',     'medium',   true),
+    ('security.incident.detected',      'security',       'incident_detected',      'critical', 'critical', 2555, 'high',     'critical', true),
+    ('security.breach.suspected',       'security',       'breach_suspected',       'critical', 'critical', 2555, 'critical', 'critical', true),
+    ('security.vulnerability.detected', 'security',       'vulnerability_detected', 'warning',  'high',     2555, 'medium',   'high',     true),
+    ('system.startup',                  'system',         'startup',                'info',     'medium',    365, 'none',     'low',      true),
+    ('system.shutdown',                 'system',         'shutdown',               'info',     'medium',    365, 'none',     'low',      true),
+    ('system.config.changed',           'system',         'config_changed',         'warning',  'high',     2555, 'low',      'high',     true);
+
+-- The events. Seed column names; event_id is a time-ordered UUIDv7 (cheap to index), user_id a
+-- bigint (the seed's profile id), and every value the caller gave stays verbatim in user_context.
+CREATE TABLE audit.audit_events (
+    event_id              uuid PRIMARY KEY,
+    "timestamp"           timestamptz NOT NULL,
+    event_type            text NOT NULL,
+    event_data            jsonb NOT NULL,
+    user_id               bigint,
+    session_id            text,
+    correlation_id        text NOT NULL,
+    parent_correlation_id text,
+    ip_address            inet,
+    user_agent            text,
+    user_context          jsonb NOT NULL,
+    status                text NOT NULL,
+    enrichment_data       jsonb NOT NULL,
+    classification        jsonb NOT NULL,
+    -- malformed optional context values: [{"key", "value", "error"}], else null
+    context_errors        jsonb,
+    integrity_hash        varchar(64) NOT NULL,
+    hash_version          smallint NOT NULL,
+    created_at            timestamptz NOT NULL,
+    updated_at            timestamptz NOT NULL
+);
+-- Indexes for the seed's queries, and no more: each one is paid on every insert.
+-- The seed's GIN indexes on whole JSONB columns are replaced by a partial index for the one
+-- JSONB predicate its queries use (risk_score > 75) and a BRIN index for time ranges.
+CREATE INDEX audit_events_correlation_idx ON audit.audit_events (correlation_id, "timestamp");
+CREATE INDEX audit_events_user_idx ON audit.audit_events (user_id, "timestamp") WHERE user_id IS NOT NULL;
+CREATE INDEX audit_events_type_idx ON audit.audit_events (event_type, "timestamp");
+CREATE INDEX audit_events_time_brin ON audit.audit_events USING brin ("timestamp");
+CREATE INDEX audit_events_high_risk_idx ON audit.audit_events ("timestamp")
+    WHERE ((classification ->> 'risk_score')::int > 75);
+
+CREATE TABLE audit.field_access_audit (
+    id                     bigserial PRIMARY KEY,
+    event_id               uuid NOT NULL,
+    field_path             text NOT NULL,
+    operation_type         text NOT NULL,
+    resource_type          text NOT NULL,
+    resource_id            bigint,
+    field_sensitivity      text NOT NULL,
+    encryption_key_version text,
+    access_granted         boolean NOT NULL DEFAULT false,
+    denial_reason          text,
+    "timestamp"            timestamptz NOT NULL
+);
+CREATE INDEX field_access_audit_event_id_idx ON audit.field_access_audit (event_id);
+CREATE INDEX field_access_audit_field_path_idx ON audit.field_access_audit (field_path);
+CREATE INDEX field_access_audit_resource_idx ON audit.field_access_audit (resource_type, resource_id);
+CREATE INDEX field_access_audit_time_brin ON audit.field_access_audit USING brin ("timestamp");
+
+-- Derived from audit_events by the statement trigger audit.correlation_rollup(); rebuilt by it
+-- when a dump is restored, so pg_dump does not carry it.
+CREATE TABLE audit.correlation_metadata (
+    correlation_id        text PRIMARY KEY,
+    parent_correlation_id text,
+    operation_type        text NOT NULL DEFAULT 'audit_event',
+    created_at            timestamptz NOT NULL DEFAULT now(),
+    first_event_time      timestamptz,
+    last_event_time       timestamptz,
+    event_count           bigint NOT NULL DEFAULT 0,
+    risk_score            integer NOT NULL DEFAULT 0,
+    status                text NOT NULL DEFAULT 'active',
+    metadata              jsonb NOT NULL DEFAULT '{}'
+);
+CREATE INDEX correlation_metadata_parent_idx ON audit.correlation_metadata (parent_correlation_id);
+CREATE INDEX correlation_metadata_created_at_idx ON audit.correlation_metadata (created_at);
+CREATE INDEX correlation_metadata_status_idx ON audit.correlation_metadata (status);
+
+CREATE TABLE audit.audit_log_integrity (
+    id                  bigserial PRIMARY KEY,
+    batch_start_time    timestamptz NOT NULL,
+    batch_end_time      timestamptz NOT NULL,
+    event_count         integer NOT NULL,
+    batch_hash          varchar(64) NOT NULL,
+    verification_status text NOT NULL DEFAULT 'pending'
+                        CHECK (verification_status IN ('pending', 'verified', 'failed')),
+    verification_time   timestamptz,
+    created_at          timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX audit_log_integrity_batch_time_idx ON audit.audit_log_integrity (batch_start_time, batch_end_time);
+CREATE INDEX audit_log_integrity_status_idx ON audit.audit_log_integrity (verification_status);
+
+CREATE TABLE audit.compliance_report_cache (
+    report_id         text PRIMARY KEY,
+    report_type       text NOT NULL,
+    report_parameters jsonb NOT NULL,
+    start_date        date NOT NULL,
+    end_date          date NOT NULL,
+    report_data       jsonb NOT NULL,
+    generated_at      timestamptz NOT NULL DEFAULT now(),
+    expires_at        timestamptz NOT NULL,
+    cache_status      text NOT NULL DEFAULT 'valid' CHECK (cache_status IN ('valid', 'stale', 'invalid'))
+);
+CREATE INDEX compliance_report_cache_type_idx ON audit.compliance_report_cache (report_type);
+CREATE INDEX compliance_report_cache_date_range_idx ON audit.compliance_report_cache (start_date, end_date);
+CREATE INDEX compliance_report_cache_expires_idx ON audit.compliance_report_cache (expires_at);
+
+-- alert_id is 'ALERT_' || event_id: 42 characters, which the seed's VARCHAR(36) could not hold.
+CREATE TABLE audit.audit_alerts (
+    alert_id         text PRIMARY KEY,
+    correlation_id   text NOT NULL,
+    alert_type       text NOT NULL,
+    severity         text NOT NULL,
+    title            text NOT NULL,
+    description      text NOT NULL,
+    alert_data       jsonb NOT NULL,
+    triggered_at     timestamptz NOT NULL DEFAULT now(),
+    acknowledged_at  timestamptz,
+    acknowledged_by  bigint,
+    resolved_at      timestamptz,
+    resolved_by      bigint,
+    resolution_notes text,
+    status           text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'acknowledged', 'resolved', 'closed'))
+);
+CREATE INDEX audit_alerts_correlation_id_idx ON audit.audit_alerts (correlation_id);
+CREATE INDEX audit_alerts_status_idx ON audit.audit_alerts (status);
+CREATE INDEX audit_alerts_severity_idx ON audit.audit_alerts (severity);
+CREATE INDEX audit_alerts_triggered_at_idx ON audit.audit_alerts (triggered_at);
