@@ -5,7 +5,7 @@
 #   pgcluster.sh stop DIR
 set -euo pipefail
 BIN=/usr/lib/postgresql/15/bin
-cmd=$1 dir=$2
+cmd=$1 dir=$(realpath -m "$2")
 
 case "$cmd" in
   start)

@@ -52,7 +52,8 @@ fn audit_log(
             }
         }
         for e in &errors {
-            warning!("audit_log: user_context.{} is malformed ({}); the event is stored and the value kept in context_errors", e.key, e.error);
+            let what = if e.key == "user_context" { e.key.clone() } else { format!("user_context.{}", e.key) };
+            warning!("audit_log: {what} is malformed ({}); the event is stored and the value kept in context_errors", e.error);
         }
         let taxonomy = store::taxonomy(client, &event_type)?;
         let new = NewEvent { event_id, timestamp_us: now_us, event_type, event_data, user_context };

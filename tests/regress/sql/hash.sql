@@ -1,0 +1,36 @@
+-- integrity_hash: SHA-256, 64 lowercase hex digits, over a versioned canonical pre-image.
+SELECT count(*) AS events, count(*) FILTER (WHERE integrity_hash ~ '^[0-9a-f]{64}$') AS well_formed,
+       count(DISTINCT hash_version) AS versions, min(hash_version) AS version
+  FROM audit.audit_events;
+
+-- Recomputed from the stored rows, the hashes match whatever the session's TimeZone and
+-- DateStyle, including for events logged under other settings.
+SET TimeZone = 'Pacific/Chatham';
+SET DateStyle = 'SQL, DMY';
+SELECT audit_log('auth.logout', '{"logged_in": "Chatham"}', '{"correlation_id": "CORR_HASH"}') IS NOT NULL AS logged;
+SELECT count(*) FILTER (WHERE integrity_hash <> audit.event_integrity_hash(e)) AS mismatches FROM audit.audit_events e;
+SET TimeZone = 'America/Los_Angeles';
+SET DateStyle = 'German';
+SET IntervalStyle = 'sql_standard';
+SET extra_float_digits = 0;
+SELECT audit_log('auth.logout', '{"logged_in": "Los Angeles", "x": 1.50}', '{"correlation_id": "CORR_HASH"}') IS NOT NULL AS logged;
+SELECT count(*) FILTER (WHERE integrity_hash <> audit.event_integrity_hash(e)) AS mismatches FROM audit.audit_events e;
+RESET TimeZone; RESET DateStyle; RESET IntervalStyle; RESET extra_float_digits;
+SELECT count(*) FILTER (WHERE integrity_hash <> audit.event_integrity_hash(e)) AS mismatches FROM audit.audit_events e;
+
+-- Numbers are stored as given, even beyond a double's precision, and such digits are hashed.
+SELECT audit_log('auth.logout', '{"amount": 12345678901234567890123, "rate": 0.10000000000000001}',
+                 '{"correlation_id": "CORR_HASH"}') AS big_id \gset
+SELECT event_data FROM audit.audit_events WHERE event_id = :'big_id';
+
+-- Tampering as a superuser who switches the append-only trigger off: the recomputed hash no
+-- longer matches, whether the payload or the classification is changed.
+BEGIN;
+ALTER TABLE audit.audit_events DISABLE TRIGGER audit_events_append_only;
+UPDATE audit.audit_events SET event_data = '{"amount": 12345678901234567890124, "rate": 0.10000000000000001}' WHERE event_id = :'big_id';
+UPDATE audit.audit_events SET classification = jsonb_set(classification, '{risk_score}', '1')
+ WHERE correlation_id = 'CORR_HASH' AND event_data ->> 'logged_in' = 'Chatham';
+SELECT event_id = :'big_id' AS is_big, event_data ->> 'logged_in' AS logged_in
+  FROM audit.audit_events e WHERE integrity_hash <> audit.event_integrity_hash(e) ORDER BY 1, 2;
+ROLLBACK;
+SELECT count(*) FILTER (WHERE integrity_hash <> audit.event_integrity_hash(e)) AS mismatches_after_rollback FROM audit.audit_events e;
