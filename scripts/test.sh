@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# make test: every tier, in order of cost.
+#   1. pure Rust (cargo test): core rules and the shim's parsing, no database;
+#   2. pg_regress: SQL behaviour inside a database with the extension;
+#   3. integration (tests/ crate): several sessions, LISTEN/NOTIFY, pg_dump and restore.
+# Tiers 2 and 3 share one throwaway cluster on a port of our own, stopped on exit.
+# Ends with one line that sums every tier: "N passed, M failed".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=$PWD/tmp/test port=${TEST_PORT:-55433}
+log=$(mktemp)
+trap 'scripts/pgcluster.sh stop "$dir"; rm -f "$log"' EXIT
+
+summary() {
+  # cargo: "test result: ok. N passed; M failed; ..."; pg_regress 15: "test NAME ... ok|FAILED  N ms"
+  awk '/^test result:/ { p += $4; f += $6 }
+       /^test [a-z_]+ +\.\.\. ok +[0-9]+ ms/ { p++ }
+       /^test [a-z_]+ +\.\.\. FAILED +[0-9]+ ms/ { f++ }
+       END { printf "%d passed, %d failed\n", p, f }' "$log"
+}
+
+echo "== tier 1: cargo test (pure Rust)"
+cargo test -p auditlog-core -p auditlog-shim 2>&1 | tee -a "$log"
+
+scripts/pgcluster.sh start "$dir" "$port"
+echo "== tier 2: pg_regress"
+if ! scripts/regress.sh "$dir" "$port" "$dir/regress" 2>&1 | tee -a "$log"; then
+  cat "$dir/regress/regression.diffs" || true
+  summary
+  exit 1
+fi
+
+echo "== tier 3: integration tests against PostgreSQL"
+AUDITLOG_TEST_HOST=$dir AUDITLOG_TEST_PORT=$port cargo test -p auditlog-tests 2>&1 | tee -a "$log"
+summary

@@ -1,1 +1,0 @@
-//! Integration tests live in `tests/tests/`; they need `AUDITLOG_TEST_DSN` (set by `make test`).

@@ -1,0 +1,73 @@
+//! Concurrent writers: correlation counts stay exact, and a DBA's taxonomy change reaches a
+//! session that is already connected.
+
+mod common;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn correlation_counts_are_exact_with_two_concurrent_writers() {
+    common::fresh_db("it_concurrency").await;
+    const PER_WRITER: i64 = 400;
+    let writers: Vec<_> = (0..2)
+        .map(|w| {
+            tokio::spawn(async move {
+                let c = common::connect("it_concurrency").await;
+                let stmt = c
+                    .prepare("SELECT audit_log('data.client.read', jsonb_build_object('i', $1::int8), $2::jsonb)")
+                    .await
+                    .unwrap();
+                for i in 0..PER_WRITER {
+                    // Both writers hit one shared correlation and one of their own.
+                    let corr = if i % 2 == 0 { "CORR_SHARED".to_string() } else { format!("CORR_W{w}") };
+                    let ctx = serde_json::json!({"correlation_id": corr, "user_id": w});
+                    c.execute(&stmt, &[&i, &ctx]).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.unwrap();
+    }
+    let c = common::connect("it_concurrency").await;
+    let rows = c
+        .query(
+            "SELECT correlation_id, event_count FROM audit.correlation_metadata ORDER BY correlation_id",
+            &[],
+        )
+        .await
+        .unwrap();
+    let got: Vec<(String, i64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(
+        got,
+        vec![
+            ("CORR_SHARED".to_string(), PER_WRITER),
+            ("CORR_W0".to_string(), PER_WRITER / 2),
+            ("CORR_W1".to_string(), PER_WRITER / 2)
+        ]
+    );
+    let events: i64 = c.query_one("SELECT count(*) FROM audit.audit_events", &[]).await.unwrap().get(0);
+    assert_eq!(events, 2 * PER_WRITER);
+}
+
+#[tokio::test]
+async fn taxonomy_change_applies_to_a_connected_session_at_once() {
+    let dba = common::fresh_db("it_taxonomy").await;
+    let app = common::connect("it_taxonomy").await;
+    let severity = |id: uuid::Uuid| {
+        let app = &app;
+        async move {
+            let row = app
+                .query_one("SELECT classification ->> 'severity' FROM audit.audit_events WHERE event_id = $1", &[&id])
+                .await
+                .unwrap();
+            row.get::<_, String>(0)
+        }
+    };
+    let log = "SELECT audit_log('auth.logout')";
+    let first: uuid::Uuid = app.query_one(log, &[]).await.unwrap().get(0);
+    assert_eq!(severity(first).await, "info");
+    dba.execute("UPDATE audit.event_types SET severity = 'critical' WHERE event_type = 'auth.logout'", &[])
+        .await
+        .unwrap();
+    let second: uuid::Uuid = app.query_one(log, &[]).await.unwrap().get(0);
+    assert_eq!(severity(second).await, "critical");
+}
