@@ -28,8 +28,10 @@ pub fn write_canonical(value: &Value, out: &mut String) {
         }
         Value::Object(map) => {
             // RFC 8785 sorts member names by their UTF-16 code units.
-            let mut keys: Vec<(&String, Vec<u16>)> =
-                map.keys().map(|k| (k, k.encode_utf16().collect())).collect();
+            let mut keys: Vec<(&String, Vec<u16>)> = map
+                .keys()
+                .map(|k| (k, k.encode_utf16().collect()))
+                .collect();
             keys.sort_by(|a, b| a.1.cmp(&b.1));
             out.push('{');
             for (i, (k, _)) in keys.iter().enumerate() {
@@ -107,18 +109,35 @@ impl Decimal {
             Some(i) => (&mantissa[..i], &mantissa[i + 1..]),
             None => (mantissa, ""),
         };
-        if int_part.is_empty() || !int_part.bytes().chain(frac_part.bytes()).all(|b| b.is_ascii_digit()) {
+        if int_part.is_empty()
+            || !int_part
+                .bytes()
+                .chain(frac_part.bytes())
+                .all(|b| b.is_ascii_digit())
+        {
             return None;
         }
-        let all: Vec<u8> = int_part.bytes().chain(frac_part.bytes()).map(|b| b - b'0').collect();
+        let all: Vec<u8> = int_part
+            .bytes()
+            .chain(frac_part.bytes())
+            .map(|b| b - b'0')
+            .collect();
         let lead = all.iter().take_while(|d| **d == 0).count();
         let trail = all.iter().rev().take_while(|d| **d == 0).count();
         if lead == all.len() {
-            return Some(Decimal { negative: false, digits: Vec::new(), exponent: 0 });
+            return Some(Decimal {
+                negative: false,
+                digits: Vec::new(),
+                exponent: 0,
+            });
         }
         let digits = all[lead..all.len() - trail].to_vec();
         let exponent = int_part.len() as i64 - 1 - lead as i64 + exp;
-        Some(Decimal { negative, digits, exponent })
+        Some(Decimal {
+            negative,
+            digits,
+            exponent,
+        })
     }
 
     fn write_exact(&self, out: &mut String) {
@@ -146,7 +165,10 @@ mod tests {
 
     #[test]
     fn sorts_keys_by_utf16_and_strips_whitespace() {
-        assert_eq!(canon(r#"{ "b": 1, "a": [true, null, "x"] }"#), r#"{"a":[true,null,"x"],"b":1}"#);
+        assert_eq!(
+            canon(r#"{ "b": 1, "a": [true, null, "x"] }"#),
+            r#"{"a":[true,null,"x"],"b":1}"#
+        );
         // U+10000 sorts before U+E000 in UTF-16 (surrogates are 0xD800..), after it by code point.
         let v = json!({"\u{e000}": 1, "\u{10000}": 2});
         assert_eq!(to_canonical_string(&v), "{\"\u{10000}\":2,\"\u{e000}\":1}");

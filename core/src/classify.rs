@@ -24,7 +24,9 @@ pub const UNKNOWN_EVENT_TYPE_TAG: &str = "unknown_event_type";
 pub fn risk_factors(e: &Enrichment) -> RiskFactors {
     let user = e.user_context.as_ref();
     RiskFactors {
-        new_account: user.and_then(|u| u.account_age_days).is_some_and(|d| d < NEW_ACCOUNT_DAYS),
+        new_account: user
+            .and_then(|u| u.account_age_days)
+            .is_some_and(|d| d < NEW_ACCOUNT_DAYS),
         admin: user.is_some_and(|u| u.roles.iter().any(|r| r == "admin")),
         external_ip: e.geolocation.as_ref().is_some_and(|g| !g.is_internal),
     }
@@ -47,7 +49,13 @@ pub fn classify(class: &EventClass, known: bool, e: &Enrichment) -> Classificati
 }
 
 /// The seed's `_generate_tags`, plus `unknown_event_type` for a type the taxonomy lacks.
-fn tags(class: &EventClass, known: bool, e: &Enrichment, f: RiskFactors, risk_score: i32) -> Vec<String> {
+fn tags(
+    class: &EventClass,
+    known: bool,
+    e: &Enrichment,
+    f: RiskFactors,
+    risk_score: i32,
+) -> Vec<String> {
     let mut tags = vec![
         format!("category:{}", class.category),
         format!("subcategory:{}", class.subcategory),
@@ -62,7 +70,14 @@ fn tags(class: &EventClass, known: bool, e: &Enrichment, f: RiskFactors, risk_sc
     let t = &e.temporal_context;
     tags.push(format!("hour:{}", t.hour));
     tags.push(format!("day_of_week:{}", t.day_of_week));
-    tags.push(if t.is_business_hours { "business_hours" } else { "after_hours" }.into());
+    tags.push(
+        if t.is_business_hours {
+            "business_hours"
+        } else {
+            "after_hours"
+        }
+        .into(),
+    );
     tags.push(
         match risk_score {
             75.. => "high_risk",
@@ -102,7 +117,12 @@ mod tests {
 
     fn enrichment(business: bool) -> Enrichment {
         Enrichment {
-            temporal_context: Temporal { hour: 10, day_of_week: "friday".into(), is_business_hours: business, timezone: "UTC".into() },
+            temporal_context: Temporal {
+                hour: 10,
+                day_of_week: "friday".into(),
+                is_business_hours: business,
+                timezone: "UTC".into(),
+            },
             geolocation: None,
             user_context: None,
         }
@@ -110,28 +130,62 @@ mod tests {
 
     #[test]
     fn plain_event_tags() {
-        let c = classify(&class("system", "info", "medium", "none"), true, &enrichment(true));
+        let c = classify(
+            &class("system", "info", "medium", "none"),
+            true,
+            &enrichment(true),
+        );
         assert_eq!(c.risk_score, 10);
         assert_eq!(
             c.tags,
-            ["category:system", "subcategory:sub", "severity:info", "hour:10", "day_of_week:friday", "business_hours", "low_risk"]
+            [
+                "category:system",
+                "subcategory:sub",
+                "severity:info",
+                "hour:10",
+                "day_of_week:friday",
+                "business_hours",
+                "low_risk"
+            ]
         );
     }
 
     #[test]
     fn every_tag_at_once() {
         let mut e = enrichment(false);
-        e.user_context = Some(User { roles: vec!["admin".into(), "ops".into()], account_age_days: Some(3) });
-        e.geolocation = Some(Network { ip_address: Some("8.8.8.8".into()), is_internal: false, network: None, risk_level: "medium" });
-        let c = classify(&class("data_access", "warning", "critical", "high"), false, &e);
+        e.user_context = Some(User {
+            roles: vec!["admin".into(), "ops".into()],
+            account_age_days: Some(3),
+        });
+        e.geolocation = Some(Network {
+            ip_address: Some("8.8.8.8".into()),
+            is_internal: false,
+            network: None,
+            risk_level: "medium",
+        });
+        let c = classify(
+            &class("data_access", "warning", "critical", "high"),
+            false,
+            &e,
+        );
         // (40 + 10 + 15 + 20) * 1.5 = 127.5 -> capped
         assert_eq!(c.risk_score, 100);
         assert_eq!(
             c.tags,
             [
-                "category:data_access", "subcategory:sub", "severity:warning", "user_role:admin", "user_role:ops",
-                "new_user", "hour:10", "day_of_week:friday", "after_hours", "high_risk", "compliance_relevant",
-                "privacy_relevant", "unknown_event_type"
+                "category:data_access",
+                "subcategory:sub",
+                "severity:warning",
+                "user_role:admin",
+                "user_role:ops",
+                "new_user",
+                "hour:10",
+                "day_of_week:friday",
+                "after_hours",
+                "high_risk",
+                "compliance_relevant",
+                "privacy_relevant",
+                "unknown_event_type"
             ]
         );
     }
@@ -140,12 +194,22 @@ mod tests {
     fn risk_tag_thresholds_and_unknown_age() {
         let mut e = enrichment(true);
         // account age unknown: not a new user
-        e.user_context = Some(User { roles: vec![], account_age_days: None });
+        e.user_context = Some(User {
+            roles: vec![],
+            account_age_days: None,
+        });
         assert!(!risk_factors(&e).new_account);
         // 80 * 1.0 = 80 -> high; 60 -> medium (>= 50)
-        assert!(classify(&class("security", "info", "low", "low"), true, &e).tags.contains(&"high_risk".to_string()));
-        assert!(classify(&class("privacy", "info", "low", "low"), true, &e).tags.contains(&"medium_risk".to_string()));
-        e.user_context = Some(User { roles: vec![], account_age_days: Some(30) });
+        assert!(classify(&class("security", "info", "low", "low"), true, &e)
+            .tags
+            .contains(&"high_risk".to_string()));
+        assert!(classify(&class("privacy", "info", "low", "low"), true, &e)
+            .tags
+            .contains(&"medium_risk".to_string()));
+        e.user_context = Some(User {
+            roles: vec![],
+            account_age_days: Some(30),
+        });
         assert!(!risk_factors(&e).new_account);
     }
 }

@@ -31,7 +31,11 @@ pub struct ContextError {
 
 impl ContextError {
     fn new(key: &str, value: &Value, error: impl Into<String>) -> Self {
-        ContextError { key: key.to_string(), value: value.clone(), error: error.into() }
+        ContextError {
+            key: key.to_string(),
+            value: value.clone(),
+            error: error.into(),
+        }
     }
 }
 
@@ -43,7 +47,11 @@ pub fn parse(ctx: &Value) -> (UserContext, Vec<ContextError>) {
         Value::Object(m) => m,
         Value::Null => &empty,
         other => {
-            errors.push(ContextError::new("user_context", other, "user_context must be a JSON object"));
+            errors.push(ContextError::new(
+                "user_context",
+                other,
+                "user_context must be a JSON object",
+            ));
             &empty
         }
     };
@@ -73,7 +81,11 @@ pub fn parse(ctx: &Value) -> (UserContext, Vec<ContextError>) {
         };
         match parsed {
             Some(id) => out.user_id = Some(id),
-            None => errors.push(ContextError::new("user_id", v, "expected an integer user id")),
+            None => errors.push(ContextError::new(
+                "user_id",
+                v,
+                "expected an integer user id",
+            )),
         }
     }
     if let Some(v) = map.get("ip_address").filter(|v| !v.is_null()) {
@@ -81,14 +93,25 @@ pub fn parse(ctx: &Value) -> (UserContext, Vec<ContextError>) {
             Some(Ok(ip)) => out.ip_address = Some(ip),
             _ => {
                 out.ip_invalid = true;
-                errors.push(ContextError::new("ip_address", v, "expected an IPv4 or IPv6 address"));
+                errors.push(ContextError::new(
+                    "ip_address",
+                    v,
+                    "expected an IPv4 or IPv6 address",
+                ));
             }
         }
     }
     if let Some(v) = map.get("roles").filter(|v| !v.is_null()) {
-        match v.as_array().and_then(|a| a.iter().map(|r| r.as_str().map(String::from)).collect()) {
+        match v
+            .as_array()
+            .and_then(|a| a.iter().map(|r| r.as_str().map(String::from)).collect())
+        {
             Some(roles) => out.roles = Some(roles),
-            None => errors.push(ContextError::new("roles", v, "expected an array of strings")),
+            None => errors.push(ContextError::new(
+                "roles",
+                v,
+                "expected an array of strings",
+            )),
         }
     }
     if let Some(v) = map.get("account_created_at").filter(|v| !v.is_null()) {
@@ -136,7 +159,9 @@ pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
             return Some(t.and_utc());
         }
     }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().map(|d| d.and_hms_opt(0, 0, 0).unwrap().and_utc())
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .map(|d| d.and_hms_opt(0, 0, 0).unwrap().and_utc())
 }
 
 #[cfg(test)]
@@ -156,7 +181,10 @@ mod tests {
         assert_eq!(c.session_id.as_deref(), Some("s1"));
         assert_eq!(c.ip_address, Some("10.1.2.3".parse().unwrap()));
         assert_eq!(c.roles, Some(vec!["admin".into(), "ops".into()]));
-        assert_eq!(c.account_created_at.unwrap().to_rfc3339(), "2026-01-02T02:04:05+00:00");
+        assert_eq!(
+            c.account_created_at.unwrap().to_rfc3339(),
+            "2026-01-02T02:04:05+00:00"
+        );
         assert_eq!(c.parent_correlation_id.as_deref(), Some("CORR_0"));
     }
 
@@ -167,10 +195,25 @@ mod tests {
             "account_created_at": "yesterday", "session_id": {"x": 1}
         }));
         let keys: Vec<&str> = errors.iter().map(|e| e.key.as_str()).collect();
-        assert_eq!(keys, ["session_id", "user_id", "ip_address", "roles", "account_created_at"]);
+        assert_eq!(
+            keys,
+            [
+                "session_id",
+                "user_id",
+                "ip_address",
+                "roles",
+                "account_created_at"
+            ]
+        );
         assert_eq!(errors[1].value, json!("alice"));
         assert!(c.ip_invalid);
-        assert_eq!(c, UserContext { ip_invalid: true, ..Default::default() });
+        assert_eq!(
+            c,
+            UserContext {
+                ip_invalid: true,
+                ..Default::default()
+            }
+        );
     }
 
     #[test]
@@ -181,17 +224,25 @@ mod tests {
 
     #[test]
     fn numeric_strings_and_dates() {
-        let (c, _) = parse(&json!({"user_id": "7", "session_id": 99, "account_created_at": "2026-03-01"}));
+        let (c, _) =
+            parse(&json!({"user_id": "7", "session_id": 99, "account_created_at": "2026-03-01"}));
         assert_eq!(c.user_id, Some(7));
         assert_eq!(c.session_id.as_deref(), Some("99"));
-        assert_eq!(c.account_created_at.unwrap().to_rfc3339(), "2026-03-01T00:00:00+00:00");
+        assert_eq!(
+            c.account_created_at.unwrap().to_rfc3339(),
+            "2026-03-01T00:00:00+00:00"
+        );
         assert!(parse_timestamp("2026-03-01 10:00:00.5").is_some());
     }
 
     #[test]
     fn lookup_fills_only_what_is_missing() {
         let (mut c, mut errors) = parse(&json!({"roles": ["viewer"]}));
-        fill_from_lookup(&mut c, &json!({"roles": ["admin"], "account_created_at": "2026-01-01"}), &mut errors);
+        fill_from_lookup(
+            &mut c,
+            &json!({"roles": ["admin"], "account_created_at": "2026-01-01"}),
+            &mut errors,
+        );
         assert_eq!(c.roles, Some(vec!["viewer".into()]));
         assert!(c.account_created_at.is_some());
         fill_from_lookup(&mut c, &json!({"roles": 5}), &mut errors);

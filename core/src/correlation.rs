@@ -4,7 +4,11 @@
 /// `AuditEvent._generate_correlation_id`.
 pub fn generate(unix_seconds: i64, user: Option<&str>) -> String {
     let rand = uuid::Uuid::new_v4().simple().to_string();
-    format!("CORR_{unix_seconds}_{}_{}", user.unwrap_or("anonymous"), &rand[..8])
+    format!(
+        "CORR_{unix_seconds}_{}_{}",
+        user.unwrap_or("anonymous"),
+        &rand[..8]
+    )
 }
 
 #[cfg(test)]

@@ -27,7 +27,13 @@ impl Default for Settings {
             timezone: Tz::UTC,
             start_hour: 9,
             end_hour: 17,
-            business_days: vec![Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri],
+            business_days: vec![
+                Weekday::Mon,
+                Weekday::Tue,
+                Weekday::Wed,
+                Weekday::Thu,
+                Weekday::Fri,
+            ],
             internal_networks: parse_networks(DEFAULT_INTERNAL_NETWORKS).expect("valid default"),
         }
     }
@@ -50,7 +56,10 @@ pub fn parse_networks(list: &str) -> Result<Vec<IpNet>, String> {
 pub fn parse_hours(s: &str) -> Result<(u32, u32), String> {
     let err = || format!("\"{s}\" is not an hour range like 9-17");
     let (a, b) = s.trim().split_once('-').ok_or_else(err)?;
-    let (a, b) = (a.trim().parse::<u32>().map_err(|_| err())?, b.trim().parse::<u32>().map_err(|_| err())?);
+    let (a, b) = (
+        a.trim().parse::<u32>().map_err(|_| err())?,
+        b.trim().parse::<u32>().map_err(|_| err())?,
+    );
     if a > 24 || b > 24 || a >= b {
         return Err(err());
     }
@@ -62,12 +71,17 @@ pub fn parse_days(s: &str) -> Result<Vec<Weekday>, String> {
     s.split(',')
         .map(str::trim)
         .filter(|d| !d.is_empty())
-        .map(|d| d.parse::<Weekday>().map_err(|_| format!("\"{d}\" is not a weekday")))
+        .map(|d| {
+            d.parse::<Weekday>()
+                .map_err(|_| format!("\"{d}\" is not a weekday"))
+        })
         .collect()
 }
 
 pub fn parse_timezone(s: &str) -> Result<Tz, String> {
-    s.trim().parse::<Tz>().map_err(|_| format!("\"{s}\" is not an IANA time zone"))
+    s.trim()
+        .parse::<Tz>()
+        .map_err(|_| format!("\"{s}\" is not an IANA time zone"))
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -112,7 +126,9 @@ pub fn temporal(at: DateTime<Utc>, s: &Settings) -> Temporal {
     Temporal {
         hour,
         day_of_week: weekday_name(day).to_string(),
-        is_business_hours: s.business_days.contains(&day) && hour >= s.start_hour && hour < s.end_hour,
+        is_business_hours: s.business_days.contains(&day)
+            && hour >= s.start_hour
+            && hour < s.end_hour,
         timezone: s.timezone.name().to_string(),
     }
 }
@@ -150,14 +166,26 @@ pub fn enrich(at: DateTime<Utc>, ctx: &UserContext, s: &Settings) -> Enrichment 
             })
         }
         // An address that does not parse cannot be shown to be internal.
-        (None, true) => Some(Network { ip_address: None, is_internal: false, network: None, risk_level: "medium" }),
+        (None, true) => Some(Network {
+            ip_address: None,
+            is_internal: false,
+            network: None,
+            risk_level: "medium",
+        }),
         (None, false) => None,
     };
-    let user_context = (ctx.user_id.is_some() || ctx.roles.is_some() || ctx.account_created_at.is_some()).then(|| User {
+    let user_context = (ctx.user_id.is_some()
+        || ctx.roles.is_some()
+        || ctx.account_created_at.is_some())
+    .then(|| User {
         roles: ctx.roles.clone().unwrap_or_default(),
         account_age_days: ctx.account_created_at.map(|c| (at - c).num_days()),
     });
-    Enrichment { temporal_context: temporal(at, s), geolocation, user_context }
+    Enrichment {
+        temporal_context: temporal(at, s),
+        geolocation,
+        user_context,
+    }
 }
 
 #[cfg(test)]
@@ -168,12 +196,35 @@ mod tests {
     #[test]
     fn rfc1918_not_prefix_match() {
         let nets = parse_networks(DEFAULT_INTERNAL_NETWORKS).unwrap();
-        for ip in ["10.0.0.1", "172.16.0.1", "172.31.255.255", "192.168.1.1", "127.0.0.1", "169.254.1.1", "::1", "fd00::1", "fe80::1", "::ffff:10.0.0.1"] {
-            assert!(internal_network(ip.parse().unwrap(), &nets).is_some(), "{ip}");
+        for ip in [
+            "10.0.0.1",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "127.0.0.1",
+            "169.254.1.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(
+                internal_network(ip.parse().unwrap(), &nets).is_some(),
+                "{ip}"
+            );
         }
         // The seed's startswith('172.') would call these internal.
-        for ip in ["172.15.0.1", "172.32.0.1", "8.8.8.8", "2001:db8::1", "11.0.0.1"] {
-            assert!(internal_network(ip.parse().unwrap(), &nets).is_none(), "{ip}");
+        for ip in [
+            "172.15.0.1",
+            "172.32.0.1",
+            "8.8.8.8",
+            "2001:db8::1",
+            "11.0.0.1",
+        ] {
+            assert!(
+                internal_network(ip.parse().unwrap(), &nets).is_none(),
+                "{ip}"
+            );
         }
     }
 
@@ -183,10 +234,16 @@ mod tests {
         // Friday 2026-11-27 08:30 UTC
         let at = Utc.with_ymd_and_hms(2026, 11, 27, 8, 30, 0).unwrap();
         let t = temporal(at, &s);
-        assert_eq!((t.hour, t.day_of_week.as_str(), t.is_business_hours), (8, "friday", false));
+        assert_eq!(
+            (t.hour, t.day_of_week.as_str(), t.is_business_hours),
+            (8, "friday", false)
+        );
         s.timezone = parse_timezone("Europe/Berlin").unwrap();
         let t = temporal(at, &s);
-        assert_eq!((t.hour, t.is_business_hours, t.timezone.as_str()), (9, true, "Europe/Berlin"));
+        assert_eq!(
+            (t.hour, t.is_business_hours, t.timezone.as_str()),
+            (9, true, "Europe/Berlin")
+        );
         let saturday = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
         assert!(!temporal(saturday, &s).is_business_hours);
     }
@@ -196,9 +253,13 @@ mod tests {
         assert_eq!(parse_hours("8-18").unwrap(), (8, 18));
         assert!(parse_hours("18-8").is_err());
         assert!(parse_hours("nine").is_err());
-        assert_eq!(parse_days("mon, Tuesday").unwrap(), vec![Weekday::Mon, Weekday::Tue]);
+        assert_eq!(
+            parse_days("mon, Tuesday").unwrap(),
+            vec![Weekday::Mon, Weekday::Tue]
+        );
         assert!(parse_days("someday").is_err());
-        assert!(parse_networks("10.0.0.0/8, 1.2.3.4").unwrap()[1].contains(&"1.2.3.4".parse::<IpAddr>().unwrap()));
+        assert!(parse_networks("10.0.0.0/8, 1.2.3.4").unwrap()[1]
+            .contains(&"1.2.3.4".parse::<IpAddr>().unwrap()));
         assert!(parse_networks("10.0.0.0/33").is_err());
         assert!(parse_timezone("Mars/Base").is_err());
     }
@@ -206,7 +267,10 @@ mod tests {
     #[test]
     fn enrichment_shapes() {
         let at = Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap();
-        let ctx = UserContext { ip_invalid: true, ..Default::default() };
+        let ctx = UserContext {
+            ip_invalid: true,
+            ..Default::default()
+        };
         let e = enrich(at, &ctx, &Settings::default());
         assert!(!e.geolocation.unwrap().is_internal);
         assert!(e.user_context.is_none());
@@ -215,6 +279,12 @@ mod tests {
             account_created_at: Some(Utc.with_ymd_and_hms(2026, 11, 1, 10, 0, 0).unwrap()),
             ..Default::default()
         };
-        assert_eq!(enrich(at, &ctx, &Settings::default()).user_context.unwrap().account_age_days, Some(26));
+        assert_eq!(
+            enrich(at, &ctx, &Settings::default())
+                .user_context
+                .unwrap()
+                .account_age_days,
+            Some(26)
+        );
     }
 }

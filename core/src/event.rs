@@ -3,10 +3,10 @@
 
 use crate::classify::{classify, Classification};
 use crate::context::{ContextError, UserContext};
+use crate::correlation;
 use crate::enrich::{enrich, Settings};
 use crate::hash::{StoredEvent, HASH_VERSION};
 use crate::taxonomy::{classify_unknown, EventClass};
-use crate::correlation;
 use chrono::DateTime;
 use serde_json::{json, Value};
 
@@ -24,7 +24,9 @@ pub struct NewEvent {
 pub enum TaxonomyAnswer {
     Known(EventClass),
     /// Not in the taxonomy; the category of known types of the same family, if any.
-    Unknown { sibling_category: Option<String> },
+    Unknown {
+        sibling_category: Option<String>,
+    },
 }
 
 /// A `field_access_audit` row (seed `_create_field_access_record`).
@@ -72,9 +74,10 @@ pub fn build(
     let at = DateTime::from_timestamp_micros(new.timestamp_us).expect("event time within range");
     let (class, known) = match taxonomy {
         TaxonomyAnswer::Known(c) => (c, true),
-        TaxonomyAnswer::Unknown { sibling_category } => {
-            (classify_unknown(&new.event_type, sibling_category.as_deref()), false)
-        }
+        TaxonomyAnswer::Unknown { sibling_category } => (
+            classify_unknown(&new.event_type, sibling_category.as_deref()),
+            false,
+        ),
     };
     let enrichment = enrich(at, &ctx, settings);
     let classification = classify(&class, known, &enrichment);
@@ -82,7 +85,11 @@ pub fn build(
         let user = ctx.user_id.map(|u| u.to_string());
         correlation::generate(at.timestamp(), user.as_deref())
     });
-    let context_errors = if errors.is_empty() { Value::Null } else { json!(errors) };
+    let context_errors = if errors.is_empty() {
+        Value::Null
+    } else {
+        json!(errors)
+    };
     let event = StoredEvent {
         event_id: new.event_id,
         timestamp_us: new.timestamp_us,
@@ -105,8 +112,15 @@ pub fn build(
     };
     let integrity_hash = event.integrity_hash().expect("current hash version");
     let field_access = field_access(&event);
-    let alert = (classification.risk_score > alert_threshold).then(|| alert(&event, &classification));
-    Built { event, integrity_hash, classification, field_access, alert }
+    let alert =
+        (classification.risk_score > alert_threshold).then(|| alert(&event, &classification));
+    Built {
+        event,
+        integrity_hash,
+        classification,
+        field_access,
+        alert,
+    }
 }
 
 /// The seed's five field-level event types and the operation each records.
@@ -174,7 +188,11 @@ mod tests {
     use super::*;
     use crate::context;
 
-    fn new(event_type: &str, data: Value, ctx: Value) -> (NewEvent, UserContext, Vec<ContextError>) {
+    fn new(
+        event_type: &str,
+        data: Value,
+        ctx: Value,
+    ) -> (NewEvent, UserContext, Vec<ContextError>) {
         let (c, errors) = context::parse(&ctx);
         let n = NewEvent {
             event_id: uuid::Uuid::now_v7(),
@@ -200,8 +218,19 @@ mod tests {
 
     #[test]
     fn high_risk_raises_an_alert_and_the_hash_matches_the_row() {
-        let (n, c, e) = new("security.breach.suspected", json!({}), json!({"user_id": 5, "correlation_id": "CORR_X"}));
-        let b = build(n, TaxonomyAnswer::Known(security()), c, e, &Settings::default(), 75);
+        let (n, c, e) = new(
+            "security.breach.suspected",
+            json!({}),
+            json!({"user_id": 5, "correlation_id": "CORR_X"}),
+        );
+        let b = build(
+            n,
+            TaxonomyAnswer::Known(security()),
+            c,
+            e,
+            &Settings::default(),
+            75,
+        );
         assert_eq!(b.classification.risk_score, 100);
         let a = b.alert.expect("alert");
         assert_eq!(a.alert_id, format!("ALERT_{}", b.event.event_id));
@@ -214,8 +243,20 @@ mod tests {
     #[test]
     fn unknown_type_and_generated_correlation() {
         let (n, c, e) = new("auth.password.reset", json!({}), json!({"user_id": 9}));
-        let b = build(n, TaxonomyAnswer::Unknown { sibling_category: Some("authentication".into()) }, c, e, &Settings::default(), 75);
-        assert!(b.classification.tags.contains(&"unknown_event_type".to_string()));
+        let b = build(
+            n,
+            TaxonomyAnswer::Unknown {
+                sibling_category: Some("authentication".into()),
+            },
+            c,
+            e,
+            &Settings::default(),
+            75,
+        );
+        assert!(b
+            .classification
+            .tags
+            .contains(&"unknown_event_type".to_string()));
         assert_eq!(b.classification.category, "authentication");
         assert!(b.event.correlation_id.starts_with("CORR_1764244800_9_"));
         assert!(b.alert.is_none());
@@ -228,12 +269,35 @@ mod tests {
             json!({"field_path": "clients.ssn", "resource_type": "clients", "resource_id": "17", "denial_reason": "no role"}),
             json!({}),
         );
-        let b = build(n, TaxonomyAnswer::Unknown { sibling_category: None }, c, e, &Settings::default(), 75);
+        let b = build(
+            n,
+            TaxonomyAnswer::Unknown {
+                sibling_category: None,
+            },
+            c,
+            e,
+            &Settings::default(),
+            75,
+        );
         let f = b.field_access.unwrap();
-        assert_eq!((f.operation_type, f.access_granted, f.resource_id), ("access_denied", false, Some(17)));
+        assert_eq!(
+            (f.operation_type, f.access_granted, f.resource_id),
+            ("access_denied", false, Some(17))
+        );
         assert_eq!(f.field_sensitivity, "unknown");
         let (n, c, e) = new("data.client.read", json!({"resource_id": 3}), json!({}));
-        assert!(build(n, TaxonomyAnswer::Unknown { sibling_category: None }, c, e, &Settings::default(), 75).field_access.is_none());
+        assert!(build(
+            n,
+            TaxonomyAnswer::Unknown {
+                sibling_category: None
+            },
+            c,
+            e,
+            &Settings::default(),
+            75
+        )
+        .field_access
+        .is_none());
         assert_eq!(field_operation("data.client.update"), Some("write"));
         assert_eq!(field_operation("data.client.create"), None);
     }
@@ -241,7 +305,16 @@ mod tests {
     #[test]
     fn context_errors_are_kept() {
         let (n, c, e) = new("auth.logout", json!({}), json!({"ip_address": "nope"}));
-        let b = build(n, TaxonomyAnswer::Unknown { sibling_category: None }, c, e, &Settings::default(), 75);
+        let b = build(
+            n,
+            TaxonomyAnswer::Unknown {
+                sibling_category: None,
+            },
+            c,
+            e,
+            &Settings::default(),
+            75,
+        );
         assert_eq!(b.event.context_errors[0]["key"], json!("ip_address"));
         assert_eq!(b.event.context_errors[0]["value"], json!("nope"));
         assert_eq!(b.event.ip_address, None);

@@ -74,7 +74,10 @@ impl StoredEvent {
     /// 64 lowercase hex digits. Fails only for a hash_version this build does not know.
     pub fn integrity_hash(&self) -> Result<String, String> {
         if self.hash_version != HASH_VERSION {
-            return Err(format!("hash_version {} is not known to this build", self.hash_version));
+            return Err(format!(
+                "hash_version {} is not known to this build",
+                self.hash_version
+            ));
         }
         Ok(hex::encode(Sha256::digest(self.preimage().as_bytes())))
     }
@@ -109,7 +112,10 @@ mod tests {
 
     #[test]
     fn timestamps_are_fixed_precision_utc() {
-        assert_eq!(format_timestamp_us(1_764_244_800_123_456), "2025-11-27T12:00:00.123456Z");
+        assert_eq!(
+            format_timestamp_us(1_764_244_800_123_456),
+            "2025-11-27T12:00:00.123456Z"
+        );
         assert_eq!(format_timestamp_us(0), "1970-01-01T00:00:00.000000Z");
         assert_eq!(format_timestamp_us(-1), "1969-12-31T23:59:59.999999Z");
     }
@@ -119,7 +125,9 @@ mod tests {
         let e = sample();
         let h = e.integrity_hash().unwrap();
         assert_eq!(h.len(), 64);
-        assert!(h.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(h
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
         // Key order in the payload does not matter.
         let mut same = e.clone();
         same.event_data = serde_json::from_str(r#"{"a":"x","b":1}"#).unwrap();

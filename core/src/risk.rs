@@ -56,11 +56,19 @@ pub fn risk_score(category: &str, severity: &str, f: RiskFactors) -> i32 {
 mod tests {
     use super::*;
 
-    const NONE: RiskFactors = RiskFactors { new_account: false, admin: false, external_ip: false };
+    const NONE: RiskFactors = RiskFactors {
+        new_account: false,
+        admin: false,
+        external_ip: false,
+    };
 
     #[test]
     fn table_of_cases() {
-        let all = RiskFactors { new_account: true, admin: true, external_ip: true };
+        let all = RiskFactors {
+            new_account: true,
+            admin: true,
+            external_ip: true,
+        };
         let cases: &[(&str, &str, RiskFactors, i32)] = &[
             ("authentication", "info", NONE, 20),
             ("authorization", "info", NONE, 30),
@@ -70,19 +78,59 @@ mod tests {
             ("security", "info", NONE, 80),
             ("system", "info", NONE, 10),
             ("made_up", "info", NONE, 20),
-            ("system", "info", RiskFactors { new_account: true, ..NONE }, 20),
-            ("system", "info", RiskFactors { admin: true, ..NONE }, 25),
-            ("system", "info", RiskFactors { external_ip: true, ..NONE }, 30),
+            (
+                "system",
+                "info",
+                RiskFactors {
+                    new_account: true,
+                    ..NONE
+                },
+                20,
+            ),
+            (
+                "system",
+                "info",
+                RiskFactors {
+                    admin: true,
+                    ..NONE
+                },
+                25,
+            ),
+            (
+                "system",
+                "info",
+                RiskFactors {
+                    external_ip: true,
+                    ..NONE
+                },
+                30,
+            ),
             ("system", "info", all, 55),
             // warning x1.5 truncates: (20 + 15) * 1.5 = 52.5 -> 52
-            ("authentication", "warning", RiskFactors { admin: true, ..NONE }, 52),
+            (
+                "authentication",
+                "warning",
+                RiskFactors {
+                    admin: true,
+                    ..NONE
+                },
+                52,
+            ),
             ("authentication", "error", NONE, 40),
             ("authentication", "critical", NONE, 60),
             ("authentication", "unheard_of", NONE, 20),
             // capped at 100
             ("security", "critical", NONE, 100),
             ("data_access", "warning", all, 100),
-            ("data_access", "warning", RiskFactors { external_ip: true, ..NONE }, 90),
+            (
+                "data_access",
+                "warning",
+                RiskFactors {
+                    external_ip: true,
+                    ..NONE
+                },
+                90,
+            ),
         ];
         for (cat, sev, f, want) in cases {
             assert_eq!(risk_score(cat, sev, *f), *want, "{cat} {sev} {f:?}");

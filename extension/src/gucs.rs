@@ -9,16 +9,19 @@ use std::cell::RefCell;
 use std::ffi::{CStr, CString};
 
 pub static TIMEZONE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"UTC"));
-pub static BUSINESS_HOURS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"9-17"));
+pub static BUSINESS_HOURS: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"9-17"));
 pub static BUSINESS_DAYS: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"mon,tue,wed,thu,fri"));
 pub static INTERNAL_NETWORKS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(
     c"10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,127.0.0.0/8,169.254.0.0/16,::1/128,fe80::/10,fc00::/7",
 ));
-pub static USER_CONTEXT_FUNCTION: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static USER_CONTEXT_FUNCTION: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(None);
 pub static MAX_EVENT_DATA_BYTES: GucSetting<i32> = GucSetting::<i32>::new(1024 * 1024);
 pub static ALERT_RISK_THRESHOLD: GucSetting<i32> = GucSetting::<i32>::new(75);
-pub static ALERT_CHANNEL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"auditlog_alerts"));
+pub static ALERT_CHANNEL: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"auditlog_alerts"));
 
 type Check = fn(&str) -> Result<(), String>;
 
@@ -35,7 +38,15 @@ macro_rules! checked_string_guc {
         }
         unsafe {
             GucRegistry::define_string_guc_with_hooks(
-                $name, $short, $long, &$setting, GucContext::Suset, GucFlags::default(), Some(hook), None, None,
+                $name,
+                $short,
+                $long,
+                &$setting,
+                GucContext::Suset,
+                GucFlags::default(),
+                Some(hook),
+                None,
+                None,
             )
         }
     }};
@@ -45,7 +56,11 @@ unsafe fn check_hook(newval: *mut *mut std::ffi::c_char, check: Check) -> bool {
     if newval.is_null() || (*newval).is_null() {
         return true;
     }
-    match CStr::from_ptr(*newval).to_str().map_err(|e| e.to_string()).and_then(check) {
+    match CStr::from_ptr(*newval)
+        .to_str()
+        .map_err(|e| e.to_string())
+        .and_then(check)
+    {
         Ok(()) => true,
         Err(detail) => {
             pgrx::warning!("{detail}");
@@ -116,12 +131,19 @@ pub fn init() {
         c"NOTIFY channel on which each new alert is sent as JSON.",
         c"A monitor runs LISTEN on this channel.",
         ALERT_CHANNEL,
-        |s| if s.is_empty() || s.len() > 63 { Err("a channel name has 1 to 63 bytes".into()) } else { Ok(()) }
+        |s| if s.is_empty() || s.len() > 63 {
+            Err("a channel name has 1 to 63 bytes".into())
+        } else {
+            Ok(())
+        }
     );
 }
 
 fn text(setting: &GucSetting<Option<CString>>) -> String {
-    setting.get().map(|c| c.to_string_lossy().into_owned()).unwrap_or_default()
+    setting
+        .get()
+        .map(|c| c.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 pub fn alert_channel() -> String {
@@ -138,7 +160,12 @@ thread_local! {
 
 /// Enrichment settings, parsed once per change of the underlying GUCs.
 pub fn settings() -> Settings {
-    let raw = [text(&TIMEZONE), text(&BUSINESS_HOURS), text(&BUSINESS_DAYS), text(&INTERNAL_NETWORKS)];
+    let raw = [
+        text(&TIMEZONE),
+        text(&BUSINESS_HOURS),
+        text(&BUSINESS_DAYS),
+        text(&INTERNAL_NETWORKS),
+    ];
     PARSED.with(|p| {
         let mut p = p.borrow_mut();
         if let Some((key, s)) = p.as_ref() {
@@ -148,7 +175,8 @@ pub fn settings() -> Settings {
         }
         // The check hooks refused bad values already; these fallbacks only guard the impossible.
         let d = Settings::default();
-        let (start_hour, end_hour) = enrich::parse_hours(&raw[1]).unwrap_or((d.start_hour, d.end_hour));
+        let (start_hour, end_hour) =
+            enrich::parse_hours(&raw[1]).unwrap_or((d.start_hour, d.end_hour));
         let s = Settings {
             timezone: enrich::parse_timezone(&raw[0]).unwrap_or(d.timezone),
             start_hour,

@@ -40,7 +40,11 @@ fn compute_event_hash(
         correlation_id: correlation_id.to_string(),
         parent_correlation_id: parent_correlation_id.map(String::from),
         // inet's text is canonicalised the way the insert wrote it.
-        ip_address: ip_address.map(|ip| ip.parse::<std::net::IpAddr>().map(|a| a.to_string()).unwrap_or(ip.to_string())),
+        ip_address: ip_address.map(|ip| {
+            ip.parse::<std::net::IpAddr>()
+                .map(|a| a.to_string())
+                .unwrap_or(ip.to_string())
+        }),
         user_agent: user_agent.map(String::from),
         user_context: user_context.0,
         status: status.to_string(),

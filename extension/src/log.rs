@@ -24,10 +24,15 @@ fn audit_log(
     let event_data = match event_data.map(|j| j.0) {
         None => Value::Object(Default::default()),
         Some(v @ Value::Object(_)) => v,
-        Some(other) => error!("audit_log: event_data must be a JSON object, not {}", json_kind(&other)),
+        Some(other) => error!(
+            "audit_log: event_data must be a JSON object, not {}",
+            json_kind(&other)
+        ),
     };
     let limit = gucs::MAX_EVENT_DATA_BYTES.get();
-    let size = serde_json::to_string(&event_data).map(|s| s.len()).unwrap_or(usize::MAX);
+    let size = serde_json::to_string(&event_data)
+        .map(|s| s.len())
+        .unwrap_or(usize::MAX);
     if size > limit as usize {
         error!(
             "audit_log: event_data is {size} bytes, over the limit of {limit} bytes (auditlog.max_event_data_bytes)"
@@ -35,12 +40,18 @@ fn audit_log(
     }
     let user_context = user_context.map(|j| j.0).unwrap_or(Value::Null);
     let (mut ctx, mut errors) = context::parse(&user_context);
-    let user_context = if user_context.is_null() { Value::Object(Default::default()) } else { user_context };
+    let user_context = if user_context.is_null() {
+        Value::Object(Default::default())
+    } else {
+        user_context
+    };
 
     let settings = gucs::settings();
     let now_us = store::pg_to_unix_us(
         // SAFETY: reads the clock.
-        unsafe { pg_sys::GetCurrentTimestamp() }.try_into().expect("the clock is within range"),
+        unsafe { pg_sys::GetCurrentTimestamp() }
+            .try_into()
+            .expect("the clock is within range"),
     );
     let event_id = uuid::Uuid::now_v7();
     Spi::connect_mut(|client| {

@@ -12,7 +12,11 @@ thread_local! {
 
 /// The kept plan for `sql`, prepared on first use. Returned as an `Rc` so no borrow is held
 /// while it runs (its triggers may prepare statements of their own).
-pub fn prepared(client: &SpiClient<'_>, sql: &str, args: &[PgOid]) -> SpiResult<Rc<OwnedPreparedStatement>> {
+pub fn prepared(
+    client: &SpiClient<'_>,
+    sql: &str,
+    args: &[PgOid],
+) -> SpiResult<Rc<OwnedPreparedStatement>> {
     if let Some(plan) = PLANS.with(|p| p.borrow().get(sql).cloned()) {
         return Ok(plan);
     }

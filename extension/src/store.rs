@@ -13,7 +13,8 @@ use serde_json::Value;
 const PG_EPOCH_OFFSET_US: i64 = 946_684_800_000_000;
 
 pub fn unix_us_to_pg(us: i64) -> TimestampWithTimeZone {
-    TimestampWithTimeZone::try_from(us - PG_EPOCH_OFFSET_US).expect("timestamp within Postgres's range")
+    TimestampWithTimeZone::try_from(us - PG_EPOCH_OFFSET_US)
+        .expect("timestamp within Postgres's range")
 }
 
 pub fn pg_to_unix_us(ts: TimestampWithTimeZone) -> i64 {
@@ -39,7 +40,9 @@ pub fn taxonomy(client: &SpiClient<'_>, event_type: &str) -> SpiResult<TaxonomyA
     let plan = prepared(client, TAXONOMY, &[oid(pg_sys::TEXTOID)])?;
     let rows = client.select(&*plan, Some(1), &[event_type.into()])?;
     if rows.is_empty() {
-        return Ok(TaxonomyAnswer::Unknown { sibling_category: None });
+        return Ok(TaxonomyAnswer::Unknown {
+            sibling_category: None,
+        });
     }
     let row = rows.first();
     let text = |i| row.get::<String>(i).map(Option::unwrap_or_default);
@@ -54,21 +57,40 @@ pub fn taxonomy(client: &SpiClient<'_>, event_type: &str) -> SpiResult<TaxonomyA
             security_relevance: text(8)?,
         }))
     } else {
-        Ok(TaxonomyAnswer::Unknown { sibling_category: row.get::<String>(2)? })
+        Ok(TaxonomyAnswer::Unknown {
+            sibling_category: row.get::<String>(2)?,
+        })
     }
 }
 
 /// Calls the DBA's `auditlog.user_context_function` for one user.
-pub fn lookup_user(client: &SpiClient<'_>, function: &str, user_id: &str) -> SpiResult<Option<Value>> {
-    let plan = prepared(client, "SELECT to_regproc($1)::oid::regprocedure::text", &[oid(pg_sys::TEXTOID)])?;
-    let signature: Option<String> = client.select(&*plan, Some(1), &[function.into()])?.first().get(1)?;
+pub fn lookup_user(
+    client: &SpiClient<'_>,
+    function: &str,
+    user_id: &str,
+) -> SpiResult<Option<Value>> {
+    let plan = prepared(
+        client,
+        "SELECT to_regproc($1)::oid::regprocedure::text",
+        &[oid(pg_sys::TEXTOID)],
+    )?;
+    let signature: Option<String> = client
+        .select(&*plan, Some(1), &[function.into()])?
+        .first()
+        .get(1)?;
     let Some(signature) = signature else {
-        pgrx::error!("auditlog.user_context_function names \"{function}\", which is not a function");
+        pgrx::error!(
+            "auditlog.user_context_function names \"{function}\", which is not a function"
+        );
     };
     let name = signature.split('(').next().unwrap_or_default();
     let call = format!("SELECT {name}($1::text)::jsonb");
     let plan = prepared(client, &call, &[oid(pg_sys::TEXTOID)])?;
-    Ok(client.select(&*plan, Some(1), &[user_id.into()])?.first().get::<JsonB>(1)?.map(|j| j.0))
+    Ok(client
+        .select(&*plan, Some(1), &[user_id.into()])?
+        .first()
+        .get::<JsonB>(1)?
+        .map(|j| j.0))
 }
 
 const INSERT_EVENT: &str = "
@@ -100,12 +122,36 @@ fn uuid(u: uuid::Uuid) -> pgrx::datum::Uuid {
 /// Writes every row one built event makes, then announces its alert.
 pub fn write(client: &mut SpiClient<'_>, b: &Built) -> SpiResult<()> {
     let e = &b.event;
-    let (t, j, u) = (oid(pg_sys::TEXTOID), oid(pg_sys::JSONBOID), oid(pg_sys::UUIDOID));
+    let (t, j, u) = (
+        oid(pg_sys::TEXTOID),
+        oid(pg_sys::JSONBOID),
+        oid(pg_sys::UUIDOID),
+    );
     let ts = oid(pg_sys::TIMESTAMPTZOID);
     let plan = prepared(
         client,
         INSERT_EVENT,
-        &[u, ts, t, j, oid(pg_sys::INT8OID), t, t, t, t, t, j, t, j, j, j, t, oid(pg_sys::INT2OID), ts, ts],
+        &[
+            u,
+            ts,
+            t,
+            j,
+            oid(pg_sys::INT8OID),
+            t,
+            t,
+            t,
+            t,
+            t,
+            j,
+            t,
+            j,
+            j,
+            j,
+            t,
+            oid(pg_sys::INT2OID),
+            ts,
+            ts,
+        ],
     )?;
     let args: [DatumWithOid; 19] = [
         uuid(e.event_id).into(),
@@ -141,7 +187,16 @@ pub fn write(client: &mut SpiClient<'_>, b: &Built) -> SpiResult<()> {
 fn write_field_access(client: &mut SpiClient<'_>, b: &Built, f: &FieldAccess) -> SpiResult<()> {
     let t = oid(pg_sys::TEXTOID);
     let types = [
-        oid(pg_sys::UUIDOID), t, t, t, oid(pg_sys::INT8OID), t, t, oid(pg_sys::BOOLOID), t, oid(pg_sys::TIMESTAMPTZOID),
+        oid(pg_sys::UUIDOID),
+        t,
+        t,
+        t,
+        oid(pg_sys::INT8OID),
+        t,
+        t,
+        oid(pg_sys::BOOLOID),
+        t,
+        oid(pg_sys::TIMESTAMPTZOID),
     ];
     let plan = prepared(client, INSERT_FIELD_ACCESS, &types)?;
     let args: [DatumWithOid; 10] = [
@@ -162,7 +217,20 @@ fn write_field_access(client: &mut SpiClient<'_>, b: &Built, f: &FieldAccess) ->
 
 fn write_alert(client: &mut SpiClient<'_>, b: &Built, a: &Alert) -> SpiResult<()> {
     let t = oid(pg_sys::TEXTOID);
-    let plan = prepared(client, INSERT_ALERT, &[t, t, t, t, t, t, oid(pg_sys::JSONBOID), oid(pg_sys::TIMESTAMPTZOID)])?;
+    let plan = prepared(
+        client,
+        INSERT_ALERT,
+        &[
+            t,
+            t,
+            t,
+            t,
+            t,
+            t,
+            oid(pg_sys::JSONBOID),
+            oid(pg_sys::TIMESTAMPTZOID),
+        ],
+    )?;
     let args: [DatumWithOid; 8] = [
         a.alert_id.as_str().into(),
         b.event.correlation_id.as_str().into(),
@@ -186,6 +254,13 @@ fn write_alert(client: &mut SpiClient<'_>, b: &Built, a: &Alert) -> SpiResult<()
         "status": "open",
     });
     let notify = prepared(client, "SELECT pg_notify($1, $2)", &[t, t])?;
-    client.select(&*notify, None, &[crate::gucs::alert_channel().as_str().into(), payload.to_string().as_str().into()])?;
+    client.select(
+        &*notify,
+        None,
+        &[
+            crate::gucs::alert_channel().as_str().into(),
+            payload.to_string().as_str().into(),
+        ],
+    )?;
     Ok(())
 }

@@ -54,7 +54,9 @@ pub mod audit {
             // Makes the transition table `new_events` visible to the query, as PL/pgSQL does.
             // SAFETY: the trigger data is valid for the duration of this call.
             unsafe {
-                pg_sys::SPI_register_trigger_data(trigger.trigger_data() as *const _ as *mut pg_sys::TriggerData)
+                pg_sys::SPI_register_trigger_data(
+                    trigger.trigger_data() as *const _ as *mut pg_sys::TriggerData
+                )
             };
             let plan = prepared(client, ROLLUP, &[])?;
             with_internal(|| client.update(&*plan, None, &[]))?;

@@ -13,7 +13,12 @@ mod ndjson;
 #[command(version, about = "Ingest shim for the auditlog PostgreSQL extension")]
 struct Cli {
     /// PostgreSQL connection string (libpq key=value or postgres:// URL).
-    #[arg(long, env = "DATABASE_URL", global = true, default_value = "host=localhost user=postgres")]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        global = true,
+        default_value = "host=localhost user=postgres"
+    )]
     database_url: String,
     #[command(subcommand)]
     command: Command,
@@ -38,7 +43,9 @@ enum Command {
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Send { file, batch_size } => send(&cli.database_url, &file, batch_size.max(1)).await,
+        Command::Send { file, batch_size } => {
+            send(&cli.database_url, &file, batch_size.max(1)).await
+        }
     }
 }
 
@@ -46,16 +53,22 @@ async fn send(url: &str, file: &str, batch_size: usize) -> Result<()> {
     let input: Box<dyn BufRead> = if file == "-" {
         Box::new(std::io::stdin().lock())
     } else {
-        Box::new(std::io::BufReader::new(std::fs::File::open(file).with_context(|| format!("opening {file}"))?))
+        Box::new(std::io::BufReader::new(
+            std::fs::File::open(file).with_context(|| format!("opening {file}"))?,
+        ))
     };
-    let (mut client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.context("connecting to PostgreSQL")?;
+    let (mut client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .context("connecting to PostgreSQL")?;
     tokio::spawn(async move {
         // Server notices carry audit_log()'s warnings about malformed context values: show them.
         let mut conn = conn;
         let mut messages = futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
         while let Some(msg) = futures_util::StreamExt::next(&mut messages).await {
             match msg {
-                Ok(tokio_postgres::AsyncMessage::Notice(n)) => eprintln!("{}: {}", n.severity(), n.message()),
+                Ok(tokio_postgres::AsyncMessage::Notice(n)) => {
+                    eprintln!("{}: {}", n.severity(), n.message())
+                }
                 Ok(_) => {}
                 Err(e) => {
                     eprintln!("connection error: {e}");
@@ -71,7 +84,9 @@ async fn send(url: &str, file: &str, batch_size: usize) -> Result<()> {
     loop {
         let next = lines.next();
         if let Some((i, line)) = &next {
-            let line = line.as_ref().map_err(|e| anyhow::anyhow!("reading line {}: {e}", i + 1))?;
+            let line = line
+                .as_ref()
+                .map_err(|e| anyhow::anyhow!("reading line {}: {e}", i + 1))?;
             match ndjson::parse_line(line) {
                 Ok(Some(event)) => batch.push(event),
                 Ok(None) => {}
@@ -84,7 +99,8 @@ async fn send(url: &str, file: &str, batch_size: usize) -> Result<()> {
         if batch.len() >= batch_size || (next.is_none() && !batch.is_empty()) {
             let tx = client.transaction().await?;
             for e in &batch {
-                tx.query_one(&stmt, &[&e.event_type, &e.event_data, &e.user_context]).await?;
+                tx.query_one(&stmt, &[&e.event_type, &e.event_data, &e.user_context])
+                    .await?;
             }
             tx.commit().await?;
             logged += batch.len();

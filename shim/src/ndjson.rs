@@ -20,7 +20,9 @@ pub fn parse_line(line: &str) -> Result<Option<Event>, String> {
     };
     let event_type = match obj.remove("event_type") {
         Some(Value::String(s)) if !s.trim().is_empty() => s,
-        Some(Value::String(_)) | None | Some(Value::Null) => return Err("event_type is missing or empty".into()),
+        Some(Value::String(_)) | None | Some(Value::Null) => {
+            return Err("event_type is missing or empty".into())
+        }
         Some(_) => return Err("event_type must be a string".into()),
     };
     let object = |key: &str, obj: &mut Map<String, Value>| match obj.remove(key) {
@@ -30,7 +32,11 @@ pub fn parse_line(line: &str) -> Result<Option<Event>, String> {
     };
     let event_data = object("event_data", &mut obj)?;
     let user_context = object("user_context", &mut obj)?;
-    Ok(Some(Event { event_type, event_data, user_context }))
+    Ok(Some(Event {
+        event_type,
+        event_data,
+        user_context,
+    }))
 }
 
 #[cfg(test)]
@@ -40,7 +46,9 @@ mod tests {
 
     #[test]
     fn good_lines() {
-        let e = parse_line(r#"{"event_type": "auth.logout", "user_context": {"user_id": 1}}"#).unwrap().unwrap();
+        let e = parse_line(r#"{"event_type": "auth.logout", "user_context": {"user_id": 1}}"#)
+            .unwrap()
+            .unwrap();
         assert_eq!(e.event_type, "auth.logout");
         assert_eq!(e.event_data, json!({}));
         assert_eq!(e.user_context, json!({"user_id": 1}));
@@ -55,8 +63,14 @@ mod tests {
             (r#"{"event_data": {}}"#, "event_type is missing"),
             (r#"{"event_type": ""}"#, "event_type is missing or empty"),
             (r#"{"event_type": 5}"#, "event_type must be a string"),
-            (r#"{"event_type": "x", "event_data": [1]}"#, "event_data must be a JSON object"),
-            (r#"{"event_type": "x", "user_context": "u"}"#, "user_context must be a JSON object"),
+            (
+                r#"{"event_type": "x", "event_data": [1]}"#,
+                "event_data must be a JSON object",
+            ),
+            (
+                r#"{"event_type": "x", "user_context": "u"}"#,
+                "user_context must be a JSON object",
+            ),
         ] {
             let err = parse_line(line).unwrap_err();
             assert!(err.contains(why), "{line}: {err}");

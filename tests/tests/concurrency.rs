@@ -44,7 +44,11 @@ async fn correlation_counts_are_exact_with_two_concurrent_writers() {
             ("CORR_W1".to_string(), PER_WRITER / 2)
         ]
     );
-    let events: i64 = c.query_one("SELECT count(*) FROM audit.audit_events", &[]).await.unwrap().get(0);
+    let events: i64 = c
+        .query_one("SELECT count(*) FROM audit.audit_events", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(events, 2 * PER_WRITER);
 }
 
@@ -65,9 +69,12 @@ async fn taxonomy_change_applies_to_a_connected_session_at_once() {
     let log = "SELECT audit_log('auth.logout')";
     let first: uuid::Uuid = app.query_one(log, &[]).await.unwrap().get(0);
     assert_eq!(severity(first).await, "info");
-    dba.execute("UPDATE audit.event_types SET severity = 'critical' WHERE event_type = 'auth.logout'", &[])
-        .await
-        .unwrap();
+    dba.execute(
+        "UPDATE audit.event_types SET severity = 'critical' WHERE event_type = 'auth.logout'",
+        &[],
+    )
+    .await
+    .unwrap();
     let second: uuid::Uuid = app.query_one(log, &[]).await.unwrap().get(0);
     assert_eq!(severity(second).await, "critical");
 }

@@ -9,11 +9,22 @@ const BIN: &str = "/usr/lib/postgresql/15/bin";
 
 fn run(tool: &str, args: &[&str]) {
     let out = Command::new(format!("{BIN}/{tool}"))
-        .args(["-h", &common::host(), "-p", &common::port(), "-U", "postgres"])
+        .args([
+            "-h",
+            &common::host(),
+            "-p",
+            &common::port(),
+            "-U",
+            "postgres",
+        ])
         .args(args)
         .output()
         .expect("run a PostgreSQL client tool");
-    assert!(out.status.success(), "{tool} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{tool} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 const SNAPSHOT: &str = "
@@ -48,7 +59,11 @@ async fn dump_and_restore_keep_rows_and_hashes() {
     .await
     .unwrap();
     let before = state("it_dump_src").await;
-    assert!(before.0.split(',').all(|row| row.ends_with("|t")), "source hashes verify: {}", before.0);
+    assert!(
+        before.0.split(',').all(|row| row.ends_with("|t")),
+        "source hashes verify: {}",
+        before.0
+    );
     assert_eq!(before.0.split(',').count(), 4);
 
     let file = std::env::temp_dir().join("auditlog_it_dump.pgdump");
@@ -56,8 +71,14 @@ async fn dump_and_restore_keep_rows_and_hashes() {
     run("pg_dump", &["-Fc", "-f", file, "it_dump_src"]);
     let admin = common::connect("postgres").await;
     common::recreate_db(&admin, "it_dump_dst").await;
-    run("pg_restore", &["--exit-on-error", "-d", "it_dump_dst", file]);
+    run(
+        "pg_restore",
+        &["--exit-on-error", "-d", "it_dump_dst", file],
+    );
 
     let after = state("it_dump_dst").await;
-    assert_eq!(after, before, "restored rows, hashes, derived metadata and taxonomy match the source");
+    assert_eq!(
+        after, before,
+        "restored rows, hashes, derived metadata and taxonomy match the source"
+    );
 }

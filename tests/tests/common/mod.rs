@@ -18,8 +18,15 @@ pub fn dsn(db: &str) -> String {
 }
 
 /// Connects, and forwards NOTIFY messages to the returned receiver.
-pub async fn connect_listening(db: &str) -> (Client, tokio::sync::mpsc::UnboundedReceiver<tokio_postgres::Notification>) {
-    let (client, mut conn) = tokio_postgres::connect(&dsn(db), NoTls).await.expect("connect");
+pub async fn connect_listening(
+    db: &str,
+) -> (
+    Client,
+    tokio::sync::mpsc::UnboundedReceiver<tokio_postgres::Notification>,
+) {
+    let (client, mut conn) = tokio_postgres::connect(&dsn(db), NoTls)
+        .await
+        .expect("connect");
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
@@ -39,8 +46,14 @@ pub async fn connect(db: &str) -> Client {
 /// Drops `name` if it is there and creates it empty (two statements: neither may run in a
 /// transaction block, which a multi-statement batch is).
 pub async fn recreate_db(admin: &Client, name: &str) {
-    admin.execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"), &[]).await.unwrap();
-    admin.execute(&format!("CREATE DATABASE {name}"), &[]).await.unwrap();
+    admin
+        .execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"), &[])
+        .await
+        .unwrap();
+    admin
+        .execute(&format!("CREATE DATABASE {name}"), &[])
+        .await
+        .unwrap();
 }
 
 /// A new, empty database named `name` with the extension installed.
@@ -48,6 +61,9 @@ pub async fn fresh_db(name: &str) -> Client {
     let admin = connect("postgres").await;
     recreate_db(&admin, name).await;
     let client = connect(name).await;
-    client.batch_execute("CREATE EXTENSION auditlog").await.unwrap();
+    client
+        .batch_execute("CREATE EXTENSION auditlog")
+        .await
+        .unwrap();
     client
 }
