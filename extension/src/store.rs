@@ -80,7 +80,8 @@ pub fn lookup_user(
         .get(1)?;
     let Some(signature) = signature else {
         pgrx::error!(
-            "auditlog.user_context_function names \"{function}\", which is not a function"
+            "auditlog.user_context_function names \"{function}\", which is not a function \
+             (name it with its schema: audit_log() runs with search_path audit, pg_catalog)"
         );
     };
     let name = signature.split('(').next().unwrap_or_default();

@@ -21,6 +21,9 @@ SET search_path = "$user", public;
 SELECT audit_log('auth.login.success', '{}', '{"correlation_id": "CORR_PRIV"}') IS NOT NULL AS writer_logged;
 SELECT count(*) FROM audit.audit_events;
 INSERT INTO audit.audit_events (event_id) VALUES (gen_random_uuid());
+UPDATE audit.audit_events SET status = 'x';
+DELETE FROM audit.audit_events;
+TRUNCATE audit.audit_events;
 -- Nor can it make its own events look internal or routine.
 SET auditlog.internal_networks = '0.0.0.0/0';
 UPDATE audit.event_types SET severity = 'info';
