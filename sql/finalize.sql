@@ -45,6 +45,11 @@ END
 $$;
 CREATE TRIGGER event_types_customised BEFORE INSERT OR UPDATE ON audit.event_types
     FOR EACH ROW EXECUTE FUNCTION audit.event_types_customised();
+-- audit_log() caches the taxonomy in each backend; any change tells every backend to reload it.
+CREATE TRIGGER event_types_taxonomy_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON audit.event_types
+    FOR EACH STATEMENT EXECUTE FUNCTION audit.taxonomy_changed();
+ALTER TABLE audit.event_types ENABLE ALWAYS TRIGGER event_types_taxonomy_changed;
+ALTER TABLE audit.event_types ENABLE ALWAYS TRIGGER event_types_customised;
 
 -- Ownership: a NOLOGIN role owns the data and the SECURITY DEFINER functions that write it.
 GRANT USAGE ON SCHEMA audit TO auditlog_owner;

@@ -12,6 +12,7 @@ mod internal;
 mod log;
 mod spi_cache;
 mod store;
+mod taxonomy;
 mod triggers;
 
 ::pgrx::pg_module_magic!(name, version);
@@ -22,6 +23,7 @@ extension_sql_file!("../../sql/finalize.sql", name = "finalize", finalize);
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     gucs::init();
+    taxonomy::init();
 }
 
 /// Required by `cargo pgrx test`.

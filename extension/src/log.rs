@@ -1,6 +1,6 @@
 //! `audit_log(event_type, event_data, user_context)`: log one event.
 
-use crate::{gucs, store};
+use crate::{gucs, store, taxonomy};
 use auditlog_core::context;
 use auditlog_core::event::{self, NewEvent};
 use pgrx::datum::JsonB;
@@ -66,7 +66,7 @@ fn audit_log(
             let what = if e.key == "user_context" { e.key.clone() } else { format!("user_context.{}", e.key) };
             warning!("audit_log: {what} is malformed ({}); the event is stored and the value kept in context_errors", e.error);
         }
-        let taxonomy = store::taxonomy(client, &event_type)?;
+        let taxonomy = taxonomy::answer(client, &event_type)?;
         let new = NewEvent { event_id, timestamp_us: now_us, event_type, event_data, user_context };
         let built = event::build(new, taxonomy, ctx, errors, &settings, gucs::ALERT_RISK_THRESHOLD.get());
         store::write(client, &built)

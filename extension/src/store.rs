@@ -2,8 +2,7 @@
 //! the event, its field-access record and its alert.
 
 use crate::spi_cache::prepared;
-use auditlog_core::event::{Alert, Built, FieldAccess, TaxonomyAnswer};
-use auditlog_core::taxonomy::EventClass;
+use auditlog_core::event::{Alert, Built, FieldAccess};
 use pgrx::datum::{DatumWithOid, JsonB, TimestampWithTimeZone};
 use pgrx::pg_sys::{self, PgOid};
 use pgrx::spi::{SpiClient, SpiResult};
@@ -23,44 +22,6 @@ pub fn pg_to_unix_us(ts: TimestampWithTimeZone) -> i64 {
 
 fn oid(o: pg_sys::Oid) -> PgOid {
     PgOid::BuiltIn(o.try_into().expect("built-in type"))
-}
-
-/// The event type's row, or for an unknown type the category of its family, if any.
-const TAXONOMY: &str = "
-    (SELECT true, category, subcategory, severity, compliance_relevance, retention_period,
-            privacy_impact, security_relevance
-       FROM audit.event_types WHERE event_type = $1)
-    UNION ALL
-    (SELECT false, category, NULL, NULL, NULL, NULL, NULL, NULL
-       FROM audit.event_types WHERE split_part(event_type, '.', 1) = split_part($1, '.', 1)
-      ORDER BY event_type LIMIT 1)
-    ORDER BY 1 DESC LIMIT 1";
-
-pub fn taxonomy(client: &SpiClient<'_>, event_type: &str) -> SpiResult<TaxonomyAnswer> {
-    let plan = prepared(client, TAXONOMY, &[oid(pg_sys::TEXTOID)])?;
-    let rows = client.select(&*plan, Some(1), &[event_type.into()])?;
-    if rows.is_empty() {
-        return Ok(TaxonomyAnswer::Unknown {
-            sibling_category: None,
-        });
-    }
-    let row = rows.first();
-    let text = |i| row.get::<String>(i).map(Option::unwrap_or_default);
-    if row.get::<bool>(1)? == Some(true) {
-        Ok(TaxonomyAnswer::Known(EventClass {
-            category: text(2)?,
-            subcategory: text(3)?,
-            severity: text(4)?,
-            compliance_relevance: text(5)?,
-            retention_period: row.get::<i32>(6)?.unwrap_or_default(),
-            privacy_impact: text(7)?,
-            security_relevance: text(8)?,
-        }))
-    } else {
-        Ok(TaxonomyAnswer::Unknown {
-            sibling_category: row.get::<String>(2)?,
-        })
-    }
 }
 
 /// Calls the DBA's `auditlog.user_context_function` for one user.

@@ -63,4 +63,15 @@ pub mod audit {
             Ok(None)
         })
     }
+
+    /// AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON audit.event_types, per statement: tells
+    /// every backend to drop its cached taxonomy (see taxonomy.rs).
+    #[pg_trigger]
+    fn taxonomy_changed<'a>(
+        trigger: &'a pgrx::PgTrigger<'a>,
+    ) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, pgrx::PgTriggerError> {
+        // SAFETY: a plain catalog call with the trigger's own table.
+        unsafe { pg_sys::CacheInvalidateRelcacheByRelid(trigger.relid()?) };
+        Ok(None)
+    }
 }
