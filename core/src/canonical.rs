@@ -27,23 +27,32 @@ pub fn write_canonical(value: &Value, out: &mut String) {
             out.push(']');
         }
         Value::Object(map) => {
-            // RFC 8785 sorts member names by their UTF-16 code units.
-            let mut keys: Vec<(&String, Vec<u16>)> = map
-                .keys()
-                .map(|k| (k, k.encode_utf16().collect()))
-                .collect();
-            keys.sort_by(|a, b| a.1.cmp(&b.1));
             out.push('{');
-            for (i, (k, _)) in keys.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_string(k, out);
-                out.push(':');
-                write_canonical(&map[k.as_str()], out);
+            // serde_json's map iterates in byte order, which is RFC 8785's UTF-16 order unless a
+            // key holds a character beyond U+FFFF (a 4-byte UTF-8 sequence, lead byte >= 0xF0).
+            if map.keys().any(|k| k.bytes().any(|b| b >= 0xF0)) {
+                let mut keys: Vec<(&String, Vec<u16>)> = map
+                    .keys()
+                    .map(|k| (k, k.encode_utf16().collect()))
+                    .collect();
+                keys.sort_by(|a, b| a.1.cmp(&b.1));
+                write_members(keys.into_iter().map(|(k, _)| (k, &map[k.as_str()])), out);
+            } else {
+                write_members(map.iter(), out);
             }
             out.push('}');
         }
+    }
+}
+
+fn write_members<'a>(members: impl Iterator<Item = (&'a String, &'a Value)>, out: &mut String) {
+    for (i, (k, v)) in members.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_string(k, out);
+        out.push(':');
+        write_canonical(v, out);
     }
 }
 
@@ -54,14 +63,46 @@ pub fn to_canonical_string(value: &Value) -> String {
     out
 }
 
-fn write_string(s: &str, out: &mut String) {
-    // serde_json escapes exactly as ECMAScript's JSON.stringify does: \" \\ \b \f \n \r \t,
-    // other controls as lowercase \u00xx, everything else verbatim.
-    out.push_str(&serde_json::to_string(s).expect("a string always serialises"));
+/// A JSON string escaped as ECMAScript's JSON.stringify does: \" \\ \b \f \n \r \t, other
+/// control characters as lowercase \u00xx, everything else verbatim.
+pub fn write_string(s: &str, out: &mut String) {
+    out.push('"');
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if escape.is_empty() {
+            out.push_str(&format!("\\u{b:04x}"));
+        } else {
+            out.push_str(escape);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
 }
 
 fn write_number(n: &Number, out: &mut String) {
     let text = n.to_string();
+    // Fast path: an integer of at most 15 digits is exactly a double, and JCS prints it as is.
+    let digits = text.strip_prefix('-').unwrap_or(&text);
+    if digits.len() <= 15
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'))
+    {
+        out.push_str(if text == "-0" { "0" } else { &text });
+        return;
+    }
     let exact = Decimal::parse(&text);
     if let Some(dec) = &exact {
         if dec.digits.is_empty() {
@@ -205,6 +246,35 @@ mod tests {
         assert_eq!(canon("1e400"), "1e400");
         // The same value written differently canonicalises the same.
         assert_eq!(canon("1.50e2"), canon("150"));
+    }
+
+    #[test]
+    fn string_escaping_matches_serde_json_for_every_ascii_byte() {
+        let all: String = (0u8..0x80)
+            .map(char::from)
+            .chain("é\u{2028}\u{10348}".chars())
+            .collect();
+        for (i, _) in all.char_indices() {
+            let s = &all[i..];
+            let mut out = String::new();
+            write_string(s, &mut out);
+            assert_eq!(out, serde_json::to_string(s).unwrap());
+        }
+    }
+
+    #[test]
+    fn integers_take_the_fast_path_unchanged() {
+        for (input, want) in [
+            ("-0", "0"),
+            ("0", "0"),
+            ("-12", "-12"),
+            ("123456789012345", "123456789012345"),
+        ] {
+            assert_eq!(canon(input), want);
+        }
+        // 16 digits and more go through the double, as JCS says.
+        assert_eq!(canon("1234567890123456"), "1234567890123456");
+        assert_eq!(canon("12345678901234567"), "1.2345678901234567e16");
     }
 
     #[test]

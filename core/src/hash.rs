@@ -6,9 +6,9 @@
 //! fractional digits (`2026-11-27T12:00:00.000000Z`), Postgres's own precision, so neither the
 //! session's TimeZone nor DateStyle can change them. Absent values are JSON null.
 
-use crate::canonical::to_canonical_string;
-use chrono::DateTime;
-use serde_json::{json, Value};
+use crate::canonical::{write_canonical, write_string};
+use chrono::{DateTime, SecondsFormat};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 pub const HASH_VERSION: i16 = 1;
@@ -40,35 +40,66 @@ pub struct StoredEvent {
 /// `2026-11-27T12:00:00.000000Z` from microseconds since the Unix epoch.
 pub fn format_timestamp_us(us: i64) -> String {
     match DateTime::from_timestamp_micros(us) {
-        Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+        Some(t) => t.to_rfc3339_opts(SecondsFormat::Micros, true),
         // Beyond chrono's range (about 262,000 years): still exact and unambiguous.
         None => format!("@{us}us"),
     }
 }
 
+/// One field of the pre-image.
+enum Field<'a> {
+    Json(&'a Value),
+    Text(Option<&'a str>),
+    Int(Option<i64>),
+    Time(i64),
+}
+
 impl StoredEvent {
+    /// The canonical pre-image, written directly: the keys below are in RFC 8785 order, so no
+    /// intermediate JSON value is built (tests check it against the generic canonicaliser).
     pub fn preimage(&self) -> String {
-        let ts = format_timestamp_us;
-        to_canonical_string(&json!({
-            "hash_version": self.hash_version,
-            "event_id": self.event_id.to_string(),
-            "timestamp": ts(self.timestamp_us),
-            "event_type": self.event_type,
-            "event_data": self.event_data,
-            "user_id": self.user_id,
-            "session_id": self.session_id,
-            "correlation_id": self.correlation_id,
-            "parent_correlation_id": self.parent_correlation_id,
-            "ip_address": self.ip_address,
-            "user_agent": self.user_agent,
-            "user_context": self.user_context,
-            "status": self.status,
-            "enrichment_data": self.enrichment_data,
-            "classification": self.classification,
-            "context_errors": self.context_errors,
-            "created_at": ts(self.created_at_us),
-            "updated_at": ts(self.updated_at_us),
-        }))
+        let event_id = self.event_id.to_string();
+        let fields: [(&str, Field); 18] = [
+            ("classification", Field::Json(&self.classification)),
+            ("context_errors", Field::Json(&self.context_errors)),
+            ("correlation_id", Field::Text(Some(&self.correlation_id))),
+            ("created_at", Field::Time(self.created_at_us)),
+            ("enrichment_data", Field::Json(&self.enrichment_data)),
+            ("event_data", Field::Json(&self.event_data)),
+            ("event_id", Field::Text(Some(&event_id))),
+            ("event_type", Field::Text(Some(&self.event_type))),
+            ("hash_version", Field::Int(Some(self.hash_version.into()))),
+            ("ip_address", Field::Text(self.ip_address.as_deref())),
+            (
+                "parent_correlation_id",
+                Field::Text(self.parent_correlation_id.as_deref()),
+            ),
+            ("session_id", Field::Text(self.session_id.as_deref())),
+            ("status", Field::Text(Some(&self.status))),
+            ("timestamp", Field::Time(self.timestamp_us)),
+            ("updated_at", Field::Time(self.updated_at_us)),
+            ("user_agent", Field::Text(self.user_agent.as_deref())),
+            ("user_context", Field::Json(&self.user_context)),
+            ("user_id", Field::Int(self.user_id)),
+        ];
+        let mut out = String::with_capacity(1024);
+        out.push('{');
+        for (i, (key, field)) in fields.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            write_string(key, &mut out);
+            out.push(':');
+            match field {
+                Field::Json(v) => write_canonical(v, &mut out),
+                Field::Text(Some(t)) => write_string(t, &mut out),
+                Field::Int(Some(n)) => out.push_str(&n.to_string()),
+                Field::Text(None) | Field::Int(None) => out.push_str("null"),
+                Field::Time(us) => write_string(&format_timestamp_us(*us), &mut out),
+            }
+        }
+        out.push('}');
+        out
     }
 
     /// 64 lowercase hex digits. Fails only for a hash_version this build does not know.
@@ -86,6 +117,7 @@ impl StoredEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     pub(crate) fn sample() -> StoredEvent {
         StoredEvent {
@@ -108,6 +140,42 @@ mod tests {
             updated_at_us: 1_764_244_800_123_456,
             hash_version: HASH_VERSION,
         }
+    }
+
+    /// The pre-image as the generic canonicaliser writes it: the definition the fast writer must
+    /// match.
+    fn generic_preimage(e: &StoredEvent) -> String {
+        let ts = format_timestamp_us;
+        crate::canonical::to_canonical_string(&json!({
+            "hash_version": e.hash_version,
+            "event_id": e.event_id.to_string(),
+            "timestamp": ts(e.timestamp_us),
+            "event_type": e.event_type,
+            "event_data": e.event_data,
+            "user_id": e.user_id,
+            "session_id": e.session_id,
+            "correlation_id": e.correlation_id,
+            "parent_correlation_id": e.parent_correlation_id,
+            "ip_address": e.ip_address,
+            "user_agent": e.user_agent,
+            "user_context": e.user_context,
+            "status": e.status,
+            "enrichment_data": e.enrichment_data,
+            "classification": e.classification,
+            "context_errors": e.context_errors,
+            "created_at": ts(e.created_at_us),
+            "updated_at": ts(e.updated_at_us),
+        }))
+    }
+
+    #[test]
+    fn fast_preimage_is_the_canonical_form() {
+        let mut e = sample();
+        assert_eq!(e.preimage(), generic_preimage(&e));
+        e.user_id = None;
+        e.parent_correlation_id = Some("p\"q\u{1}".into());
+        e.context_errors = json!([{"key": "ip_address", "value": "x"}]);
+        assert_eq!(e.preimage(), generic_preimage(&e));
     }
 
     #[test]

@@ -42,7 +42,10 @@ const LOAD: &str = "
       FROM audit.event_types ORDER BY event_type";
 
 fn load(client: &SpiClient<'_>) -> SpiResult<Taxonomy> {
-    let relid = client.select("SELECT 'audit.event_types'::regclass::oid", Some(1), &[])?.first().get(1)?;
+    let relid = client
+        .select("SELECT 'audit.event_types'::regclass::oid", Some(1), &[])?
+        .first()
+        .get(1)?;
     RELID.with(|r| r.set(relid.unwrap_or(pg_sys::InvalidOid)));
     let mut t = Taxonomy::default();
     for row in client.select(LOAD, None, &[])? {
@@ -57,7 +60,9 @@ fn load(client: &SpiClient<'_>) -> SpiResult<Taxonomy> {
             privacy_impact: text(7)?,
             security_relevance: text(8)?,
         };
-        t.families.entry(family(&event_type).to_string()).or_insert_with(|| class.category.clone());
+        t.families
+            .entry(family(&event_type).to_string())
+            .or_insert_with(|| class.category.clone());
         t.types.insert(event_type, class);
     }
     Ok(t)
@@ -76,7 +81,9 @@ pub fn answer(client: &SpiClient<'_>, event_type: &str) -> SpiResult<TaxonomyAns
         let t = c.as_ref().expect("loaded above");
         match t.types.get(event_type) {
             Some(class) => TaxonomyAnswer::Known(class.clone()),
-            None => TaxonomyAnswer::Unknown { sibling_category: t.families.get(family(event_type)).cloned() },
+            None => TaxonomyAnswer::Unknown {
+                sibling_category: t.families.get(family(event_type)).cloned(),
+            },
         }
     }))
 }
