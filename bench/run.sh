@@ -14,7 +14,7 @@ ROUNDS=2                                  # baseline, audit_log, baseline, audit
 ROUND_SECONDS=$(( (SECONDS_TOTAL + ROUNDS - 1) / ROUNDS ))
 
 # A large max_wal_size keeps checkpoints out of the timed runs; we take one before each instead.
-scripts/pgcluster.sh start "$DIR" "$PORT" "max_wal_size = 4GB" "checkpoint_timeout = 30min" >/dev/null
+scripts/pgcluster.sh start "$DIR" "$PORT" "max_wal_size = 4GB" "checkpoint_timeout = 30min" ${BENCH_CONF:+"$BENCH_CONF"} >/dev/null
 trap 'scripts/pgcluster.sh stop "$DIR"' EXIT
 psql() { PGOPTIONS="-c client_min_messages=warning" command psql -h "$DIR" -p "$PORT" -U postgres -X -q -v ON_ERROR_STOP=1 "$@"; }
 psql -d postgres -c "CREATE DATABASE bench"
