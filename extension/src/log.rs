@@ -16,6 +16,7 @@ fn audit_log(
     event_type: Option<&str>,
     event_data: default!(Option<JsonB>, "'{}'"),
     user_context: default!(Option<JsonB>, "'{}'"),
+    fcinfo: pg_sys::FunctionCallInfo,
 ) -> pgrx::datum::Uuid {
     let event_type = match event_type.map(str::trim) {
         Some(t) if !t.is_empty() => t.to_string(),
@@ -38,6 +39,13 @@ fn audit_log(
             "audit_log: event_data is {size} bytes, over the limit of {limit} bytes (auditlog.max_event_data_bytes)"
         );
     }
+    // SAFETY: arguments 1 and 2 are this call's jsonb arguments; a SQL NULL reads as None.
+    let given = unsafe {
+        store::Given {
+            event_data: pgrx::fcinfo::pg_getarg_datum(fcinfo, 1),
+            user_context: pgrx::fcinfo::pg_getarg_datum(fcinfo, 2),
+        }
+    };
     let user_context = user_context.map(|j| j.0).unwrap_or(Value::Null);
     let (mut ctx, mut errors) = context::parse(&user_context);
     let user_context = if user_context.is_null() {
@@ -69,7 +77,7 @@ fn audit_log(
         let taxonomy = taxonomy::answer(client, &event_type)?;
         let new = NewEvent { event_id, timestamp_us: now_us, event_type, event_data, user_context };
         let built = event::build(new, taxonomy, ctx, errors, &settings, gucs::ALERT_RISK_THRESHOLD.get());
-        store::write(client, &built)
+        store::write(client, &built, &given)
     })
     .unwrap_or_else(|e| error!("audit_log: {e}"));
     pgrx::datum::Uuid::from_bytes(*event_id.as_bytes())

@@ -81,8 +81,24 @@ fn uuid(u: uuid::Uuid) -> pgrx::datum::Uuid {
     pgrx::datum::Uuid::from_bytes(*u.as_bytes())
 }
 
+/// The caller's own jsonb arguments, when they are what is stored: written as given, which saves
+/// printing and re-parsing them.
+#[derive(Default)]
+pub struct Given {
+    pub event_data: Option<pg_sys::Datum>,
+    pub user_context: Option<pg_sys::Datum>,
+}
+
+fn jsonb_arg<'a>(given: Option<pg_sys::Datum>, value: &Value) -> DatumWithOid<'a> {
+    match given {
+        // SAFETY: a jsonb datum of the current call, alive until the call returns.
+        Some(d) => unsafe { DatumWithOid::new(d, pg_sys::JSONBOID) },
+        None => JsonB(value.clone()).into(),
+    }
+}
+
 /// Writes every row one built event makes, then announces its alert.
-pub fn write(client: &mut SpiClient<'_>, b: &Built) -> SpiResult<()> {
+pub fn write(client: &mut SpiClient<'_>, b: &Built, given: &Given) -> SpiResult<()> {
     let e = &b.event;
     let (t, j, u) = (
         oid(pg_sys::TEXTOID),
@@ -119,14 +135,14 @@ pub fn write(client: &mut SpiClient<'_>, b: &Built) -> SpiResult<()> {
         uuid(e.event_id).into(),
         unix_us_to_pg(e.timestamp_us).into(),
         e.event_type.as_str().into(),
-        JsonB(e.event_data.clone()).into(),
+        jsonb_arg(given.event_data, &e.event_data),
         e.user_id.into(),
         e.session_id.as_deref().into(),
         e.correlation_id.as_str().into(),
         e.parent_correlation_id.as_deref().into(),
         e.ip_address.as_deref().into(),
         e.user_agent.as_deref().into(),
-        JsonB(e.user_context.clone()).into(),
+        jsonb_arg(given.user_context, &e.user_context),
         e.status.as_str().into(),
         JsonB(e.enrichment_data.clone()).into(),
         JsonB(e.classification.clone()).into(),
