@@ -6,6 +6,7 @@
 
 use pgrx::prelude::*;
 
+mod correlation;
 mod gucs;
 mod integrity;
 mod internal;

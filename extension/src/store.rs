@@ -152,7 +152,9 @@ pub fn write(client: &mut SpiClient<'_>, b: &Built, given: &Given) -> SpiResult<
         unix_us_to_pg(e.created_at_us).into(),
         unix_us_to_pg(e.updated_at_us).into(),
     ];
-    client.update(&*plan, None, &args)?;
+    crate::correlation::insert_rolled_up(client, e, b.classification.risk_score, |client| {
+        client.update(&*plan, None, &args).map(drop)
+    })?;
     if let Some(f) = &b.field_access {
         write_field_access(client, b, f)?;
     }
