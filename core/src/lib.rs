@@ -7,5 +7,8 @@ pub mod correlation;
 pub mod enrich;
 pub mod event;
 pub mod hash;
+pub mod merkle;
 pub mod risk;
+pub mod seal;
 pub mod taxonomy;
+pub mod verify;

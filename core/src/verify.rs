@@ -1,0 +1,371 @@
+//! Verification of sealed batches: every break is named with its kind and place.
+
+use crate::merkle::{self, Hash};
+use crate::seal::{Batch, SealedLeaf, GENESIS};
+use serde::Serialize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    ModifiedEvent,
+    ModifiedClassification,
+    MissingEvent,
+    InsertedEvent,
+    ReorderedEvents,
+    AlteredBatch,
+    TruncatedTail,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::ModifiedEvent => "modified_event",
+            Kind::ModifiedClassification => "modified_classification",
+            Kind::MissingEvent => "missing_event",
+            Kind::InsertedEvent => "inserted_event",
+            Kind::ReorderedEvents => "reordered_events",
+            Kind::AlteredBatch => "altered_batch",
+            Kind::TruncatedTail => "truncated_tail",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Problem {
+    pub kind: Kind,
+    pub batch_id: Option<i64>,
+    pub position: Option<i64>,
+    pub event_id: Option<uuid::Uuid>,
+    pub detail: String,
+}
+
+/// A stored batch record and the hash stored with it.
+pub struct StoredBatch {
+    pub batch: Batch,
+    pub batch_hash: String,
+}
+
+/// The event a sealed position points at, as it is stored now.
+pub struct CurrentEvent {
+    pub stored_integrity_hash: String,
+    /// The integrity hash recomputed from the row, or why it could not be.
+    pub recomputed_integrity_hash: Result<String, String>,
+    pub classification_hash: Hash,
+    /// (timestamp, event_id): the order positions were given in.
+    pub order_key: (i64, uuid::Uuid),
+}
+
+/// One position of a batch: what the seal recorded, and the event as it is now (None: gone).
+pub struct SealedRow {
+    pub leaf: SealedLeaf,
+    pub current: Option<CurrentEvent>,
+}
+
+/// Checks one batch: its record, its link to the previous batch, its positions, its Merkle root
+/// and every event in it. `rows` are the batch's position rows in position order.
+pub fn verify_batch(
+    prev: Option<&StoredBatch>,
+    b: &StoredBatch,
+    rows: &[SealedRow],
+) -> Vec<Problem> {
+    let id = b.batch.batch_id;
+    let mut out = Vec::new();
+    let mut problem = |kind, position, event_id, detail: String| {
+        out.push(Problem {
+            kind,
+            batch_id: Some(id),
+            position,
+            event_id,
+            detail,
+        })
+    };
+    if b.batch.batch_hash() != b.batch_hash {
+        problem(
+            Kind::AlteredBatch,
+            None,
+            None,
+            "the batch record does not match its batch_hash".into(),
+        );
+    }
+    match prev {
+        Some(p) => {
+            if b.batch.prev_batch_hash != p.batch_hash {
+                problem(
+                    Kind::AlteredBatch,
+                    None,
+                    None,
+                    format!("does not chain to batch {}", p.batch.batch_id),
+                );
+            }
+            if b.batch.batch_id != p.batch.batch_id + 1
+                || b.batch.first_position != p.batch.last_position + 1
+            {
+                problem(
+                    Kind::AlteredBatch,
+                    None,
+                    None,
+                    format!(
+                        "follows batch {} (positions to {}) but starts at position {}: batches are missing",
+                        p.batch.batch_id, p.batch.last_position, b.batch.first_position
+                    ),
+                );
+            }
+        }
+        None if b.batch.batch_id == 1 && b.batch.prev_batch_hash != GENESIS => problem(
+            Kind::AlteredBatch,
+            None,
+            None,
+            "the first batch does not start the chain".into(),
+        ),
+        None => {}
+    }
+    if b.batch.last_position - b.batch.first_position + 1 != b.batch.event_count {
+        problem(
+            Kind::AlteredBatch,
+            None,
+            None,
+            "event_count does not match its positions".into(),
+        );
+    }
+
+    // Positions: exactly first..=last, once each. Rows outside that are reported and set aside.
+    let mut in_range: Vec<&SealedRow> = Vec::with_capacity(rows.len());
+    let mut expected = b.batch.first_position;
+    for r in rows {
+        let p = r.leaf.position;
+        if p < expected || p > b.batch.last_position {
+            problem(
+                Kind::InsertedEvent,
+                Some(p),
+                Some(r.leaf.event_id),
+                "a position the batch does not hold".into(),
+            );
+            continue;
+        }
+        while expected < p {
+            problem(
+                Kind::MissingEvent,
+                Some(expected),
+                None,
+                "the sealed position is gone".into(),
+            );
+            expected += 1;
+        }
+        expected = p + 1;
+        in_range.push(r);
+    }
+    while expected <= b.batch.last_position {
+        problem(
+            Kind::MissingEvent,
+            Some(expected),
+            None,
+            "the sealed position is gone".into(),
+        );
+        expected += 1;
+    }
+
+    // Each event against what was sealed.
+    let mut reordered = false;
+    let mut last_key = None;
+    for r in &in_range {
+        let (p, eid) = (Some(r.leaf.position), Some(r.leaf.event_id));
+        let Some(cur) = &r.current else {
+            problem(
+                Kind::MissingEvent,
+                p,
+                eid,
+                "the sealed event is gone".into(),
+            );
+            continue;
+        };
+        let sealed_hash = hex::encode(r.leaf.event_hash);
+        let reclassified = cur.classification_hash != r.leaf.classification_hash;
+        let kind = if reclassified {
+            Kind::ModifiedClassification
+        } else {
+            Kind::ModifiedEvent
+        };
+        match &cur.recomputed_integrity_hash {
+            Err(why) => problem(
+                kind,
+                p,
+                eid,
+                format!("its hash cannot be recomputed: {why}"),
+            ),
+            Ok(h) if *h != cur.stored_integrity_hash => problem(
+                kind,
+                p,
+                eid,
+                "the row does not match its integrity_hash".into(),
+            ),
+            Ok(_) if cur.stored_integrity_hash != sealed_hash => problem(
+                kind,
+                p,
+                eid,
+                "the row and its integrity_hash were both changed after sealing".into(),
+            ),
+            Ok(_) if reclassified => problem(
+                kind,
+                p,
+                eid,
+                "the classification was changed after sealing".into(),
+            ),
+            Ok(_) => {}
+        }
+        if last_key.is_some_and(|k| k > cur.order_key) {
+            reordered = true;
+            problem(
+                Kind::ReorderedEvents,
+                p,
+                eid,
+                "out of the order it was sealed in".into(),
+            );
+        }
+        last_key = Some(cur.order_key);
+    }
+
+    let leaves: Vec<Hash> = in_range.iter().map(|r| r.leaf.leaf_hash()).collect();
+    if hex::encode(merkle::root(&leaves)) != b.batch.merkle_root && !reordered {
+        problem(
+            Kind::AlteredBatch,
+            None,
+            None,
+            "the sealed leaves do not match the Merkle root".into(),
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seal::next_batch;
+
+    fn sealed(n: i64, first: i64) -> Vec<SealedRow> {
+        (first..first + n)
+            .map(|p| {
+                let event_hash = [p as u8; 32];
+                SealedRow {
+                    leaf: SealedLeaf {
+                        position: p,
+                        event_id: uuid::Uuid::from_u128(p as u128),
+                        event_hash,
+                        classification_hash: [9; 32],
+                    },
+                    current: Some(CurrentEvent {
+                        stored_integrity_hash: hex::encode(event_hash),
+                        recomputed_integrity_hash: Ok(hex::encode(event_hash)),
+                        classification_hash: [9; 32],
+                        order_key: (p * 10, uuid::Uuid::from_u128(p as u128)),
+                    }),
+                }
+            })
+            .collect()
+    }
+
+    fn chain() -> (StoredBatch, StoredBatch, Vec<SealedRow>) {
+        let rows1 = sealed(3, 1);
+        let b1 = next_batch(
+            None,
+            &rows1.iter().map(|r| r.leaf.clone()).collect::<Vec<_>>(),
+            (10, 30),
+            40,
+        );
+        let h1 = b1.batch_hash();
+        let rows2 = sealed(4, 4);
+        let b2 = next_batch(
+            Some((&b1, &h1)),
+            &rows2.iter().map(|r| r.leaf.clone()).collect::<Vec<_>>(),
+            (40, 70),
+            80,
+        );
+        let h2 = b2.batch_hash();
+        (
+            StoredBatch {
+                batch: b1,
+                batch_hash: h1,
+            },
+            StoredBatch {
+                batch: b2,
+                batch_hash: h2,
+            },
+            rows2,
+        )
+    }
+
+    fn kinds(p: &[Problem]) -> Vec<(Kind, Option<i64>)> {
+        p.iter().map(|p| (p.kind, p.position)).collect()
+    }
+
+    #[test]
+    fn a_clean_chain_verifies() {
+        let (b1, b2, rows) = chain();
+        assert!(verify_batch(None, &b1, &sealed(3, 1)).is_empty());
+        assert!(verify_batch(Some(&b1), &b2, &rows).is_empty());
+    }
+
+    #[test]
+    fn each_tamper_kind() {
+        let (b1, b2, rows) = chain();
+        let check = |rows: &[SealedRow]| kinds(&verify_batch(Some(&b1), &b2, rows));
+
+        let mut r = sealed(4, 4);
+        r[1].current.as_mut().unwrap().recomputed_integrity_hash = Ok("edited".into());
+        assert_eq!(check(&r), [(Kind::ModifiedEvent, Some(5))]);
+
+        let mut r = sealed(4, 4);
+        let c = r[1].current.as_mut().unwrap();
+        c.recomputed_integrity_hash = Ok("rehashed".into());
+        c.stored_integrity_hash = "rehashed".into();
+        assert_eq!(check(&r), [(Kind::ModifiedEvent, Some(5))]);
+
+        let mut r = sealed(4, 4);
+        r[2].current.as_mut().unwrap().classification_hash = [1; 32];
+        r[2].current.as_mut().unwrap().recomputed_integrity_hash = Ok("x".into());
+        assert_eq!(check(&r), [(Kind::ModifiedClassification, Some(6))]);
+
+        let mut r = sealed(4, 4);
+        r[0].current = None;
+        assert_eq!(check(&r), [(Kind::MissingEvent, Some(4))]);
+
+        let mut r = sealed(4, 4);
+        r.remove(2);
+        assert_eq!(
+            check(&r),
+            [(Kind::MissingEvent, Some(6)), (Kind::AlteredBatch, None)]
+        );
+
+        let mut r = sealed(4, 4);
+        r.swap(1, 2);
+        (r[1].leaf.position, r[2].leaf.position) = (5, 6);
+        assert_eq!(check(&r), [(Kind::ReorderedEvents, Some(6))]);
+
+        let mut forged = sealed(5, 4);
+        forged[4].leaf.position = 8;
+        assert_eq!(check(&forged), [(Kind::InsertedEvent, Some(8))]);
+
+        assert!(check(&rows).is_empty());
+    }
+
+    #[test]
+    fn altered_batch_records() {
+        let (b1, mut b2, rows) = chain();
+        b2.batch.event_count = 5;
+        let k = kinds(&verify_batch(Some(&b1), &b2, &rows));
+        assert!(k.contains(&(Kind::AlteredBatch, None)), "{k:?}");
+
+        // Recomputing the hash of an edited record still breaks the link to the next batch.
+        let (b1, b2, rows) = chain();
+        let mut b1x = StoredBatch {
+            batch: b1.batch.clone(),
+            batch_hash: b1.batch_hash.clone(),
+        };
+        b1x.batch.batch_end_us += 1;
+        b1x.batch_hash = b1x.batch.batch_hash();
+        assert_eq!(kinds(&verify_batch(None, &b1x, &sealed(3, 1))), []);
+        assert_eq!(
+            kinds(&verify_batch(Some(&b1x), &b2, &rows)),
+            [(Kind::AlteredBatch, None)]
+        );
+    }
+}
