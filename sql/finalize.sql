@@ -17,7 +17,8 @@ DECLARE
     t text;
 BEGIN
     FOREACH t IN ARRAY ARRAY['audit_events', 'field_access_audit', 'correlation_metadata',
-                             'audit_log_integrity', 'compliance_report_cache', 'audit_alerts']
+                             'audit_log_integrity', 'compliance_report_cache', 'audit_alerts',
+                             'unsealed_events', 'event_positions']
     LOOP
         EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE OR DELETE OR TRUNCATE ON audit.%I
                         FOR EACH STATEMENT EXECUTE FUNCTION audit.refuse_change()', t || '_append_only', t);
@@ -60,14 +61,23 @@ ALTER TABLE audit.correlation_metadata OWNER TO auditlog_owner;
 ALTER TABLE audit.audit_log_integrity OWNER TO auditlog_owner;
 ALTER TABLE audit.compliance_report_cache OWNER TO auditlog_owner;
 ALTER TABLE audit.audit_alerts OWNER TO auditlog_owner;
+ALTER TABLE audit.unsealed_events OWNER TO auditlog_owner;
+ALTER TABLE audit.event_positions OWNER TO auditlog_owner;
 ALTER FUNCTION audit_log(text, jsonb, jsonb) OWNER TO auditlog_owner;
+ALTER FUNCTION seal_audit_events() OWNER TO auditlog_owner;
+ALTER FUNCTION verify_audit_chain(bigint, bigint) OWNER TO auditlog_owner;
+ALTER FUNCTION verify_audit_batch_integrity(timestamptz, timestamptz) OWNER TO auditlog_owner;
 
 -- Privileges: writers may only log; readers may read and recompute hashes.
 REVOKE ALL ON ALL TABLES IN SCHEMA audit FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA audit FROM PUBLIC;
-REVOKE ALL ON FUNCTION audit_log(text, jsonb, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION audit_log(text, jsonb, jsonb), seal_audit_events(), verify_audit_chain(bigint, bigint),
+    verify_audit_batch_integrity(timestamptz, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA audit TO auditlog_owner;
 GRANT USAGE ON SCHEMA audit TO audit_writer, audit_reader;
-GRANT EXECUTE ON FUNCTION audit_log(text, jsonb, jsonb) TO audit_writer;
+GRANT EXECUTE ON FUNCTION audit_log(text, jsonb, jsonb), seal_audit_events() TO audit_writer;
+GRANT EXECUTE ON FUNCTION verify_audit_chain(bigint, bigint), verify_audit_batch_integrity(timestamptz, timestamptz),
+    audit.classification_hash(jsonb) TO audit_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA audit TO audit_reader;
 GRANT EXECUTE ON FUNCTION audit.event_integrity_hash(audit.audit_events) TO audit_reader;
 GRANT EXECUTE ON FUNCTION audit.compute_event_hash TO audit_reader;
@@ -78,7 +88,8 @@ SELECT pg_catalog.pg_extension_config_dump('audit.audit_events', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.field_access_audit', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.field_access_audit_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.audit_log_integrity', '');
-SELECT pg_catalog.pg_extension_config_dump('audit.audit_log_integrity_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.unsealed_events', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.event_positions', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.compliance_report_cache', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.audit_alerts', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.event_types', 'WHERE NOT builtin');

@@ -136,8 +136,24 @@ CREATE INDEX correlation_metadata_parent_idx ON audit.correlation_metadata (pare
 CREATE INDEX correlation_metadata_created_at_idx ON audit.correlation_metadata (created_at);
 CREATE INDEX correlation_metadata_status_idx ON audit.correlation_metadata (status);
 
+-- Sealing (see extension/src/seal.rs). Events wait in unsealed_events until a seal gives them
+-- gapless positions in event_positions and records a batch in audit_log_integrity: a Merkle root
+-- over the batch's leaves, chained to the previous batch.
+CREATE TABLE audit.unsealed_events (
+    event_id uuid NOT NULL          -- no index: the sealer reads and empties the whole queue
+);
+
+CREATE TABLE audit.event_positions (
+    position            bigint PRIMARY KEY,
+    event_id            uuid NOT NULL UNIQUE,
+    event_hash          bytea NOT NULL,   -- the event's integrity_hash when sealed
+    classification_hash bytea NOT NULL    -- SHA-256 of its canonical classification when sealed
+);
+
+-- The seed's batch table; id is the batch number, gapless, and every column is covered by
+-- batch_hash except the verification status.
 CREATE TABLE audit.audit_log_integrity (
-    id                  bigserial PRIMARY KEY,
+    id                  bigint PRIMARY KEY,
     batch_start_time    timestamptz NOT NULL,
     batch_end_time      timestamptz NOT NULL,
     event_count         integer NOT NULL,
@@ -145,10 +161,16 @@ CREATE TABLE audit.audit_log_integrity (
     verification_status text NOT NULL DEFAULT 'pending'
                         CHECK (verification_status IN ('pending', 'verified', 'failed')),
     verification_time   timestamptz,
-    created_at          timestamptz NOT NULL DEFAULT now()
+    created_at          timestamptz NOT NULL,
+    prev_batch_hash     varchar(64) NOT NULL,
+    merkle_root         varchar(64) NOT NULL,
+    first_position      bigint NOT NULL UNIQUE,
+    last_position       bigint NOT NULL,
+    seal_version        smallint NOT NULL
 );
 CREATE INDEX audit_log_integrity_batch_time_idx ON audit.audit_log_integrity (batch_start_time, batch_end_time);
 CREATE INDEX audit_log_integrity_status_idx ON audit.audit_log_integrity (verification_status);
+CREATE INDEX audit_log_integrity_created_at_idx ON audit.audit_log_integrity (created_at);
 
 CREATE TABLE audit.compliance_report_cache (
     report_id         text PRIMARY KEY,

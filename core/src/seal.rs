@@ -7,6 +7,7 @@
 use crate::canonical::{to_canonical_string, write_canonical};
 use crate::hash::format_timestamp_us;
 use crate::merkle::{self, Hash};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -23,11 +24,13 @@ pub fn classification_hash(classification: &Value) -> Hash {
 }
 
 /// One sealed event as the seal recorded it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SealedLeaf {
     pub position: i64,
     pub event_id: uuid::Uuid,
+    #[serde(with = "hex::serde")]
     pub event_hash: Hash,
+    #[serde(with = "hex::serde")]
     pub classification_hash: Hash,
 }
 
@@ -43,7 +46,7 @@ impl SealedLeaf {
 }
 
 /// A row of `audit.audit_log_integrity`, less its verification status.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Batch {
     pub batch_id: i64,
     pub prev_batch_hash: String,

@@ -57,3 +57,9 @@ fn compute_event_hash(
     };
     e.integrity_hash().unwrap_or_else(|msg| error!("{msg}"))
 }
+
+/// SHA-256 of the canonical classification, as sealed beside each event's hash.
+#[pg_extern(immutable, parallel_safe, schema = "audit")]
+fn classification_hash(classification: JsonB) -> Vec<u8> {
+    auditlog_core::seal::classification_hash(&classification.0).to_vec()
+}

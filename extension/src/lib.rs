@@ -6,15 +6,18 @@
 
 use pgrx::prelude::*;
 
+mod chain;
 mod correlation;
 mod gucs;
 mod integrity;
 mod internal;
 mod log;
+mod seal;
 mod spi_cache;
 mod store;
 mod taxonomy;
 mod triggers;
+mod verify;
 
 ::pgrx::pg_module_magic!(name, version);
 

@@ -55,12 +55,16 @@ pub fn lookup_user(
         .map(|j| j.0))
 }
 
+/// The event, and its place in the queue the sealer empties (one statement: one executor start).
 const INSERT_EVENT: &str = "
-    INSERT INTO audit.audit_events
-        (event_id, \"timestamp\", event_type, event_data, user_id, session_id, correlation_id,
-         parent_correlation_id, ip_address, user_agent, user_context, status, enrichment_data,
-         classification, context_errors, integrity_hash, hash_version, created_at, updated_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::inet, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)";
+    WITH e AS (
+        INSERT INTO audit.audit_events
+            (event_id, \"timestamp\", event_type, event_data, user_id, session_id, correlation_id,
+             parent_correlation_id, ip_address, user_agent, user_context, status, enrichment_data,
+             classification, context_errors, integrity_hash, hash_version, created_at, updated_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::inet, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+        RETURNING event_id)
+    INSERT INTO audit.unsealed_events SELECT event_id FROM e";
 
 const INSERT_FIELD_ACCESS: &str = "
     INSERT INTO audit.field_access_audit

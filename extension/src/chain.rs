@@ -1,0 +1,54 @@
+//! Reading the batch chain (`audit.audit_log_integrity`) into core's types.
+
+use crate::store::pg_to_unix_us;
+use auditlog_core::seal::Batch;
+use auditlog_core::verify::StoredBatch;
+use pgrx::datum::TimestampWithTimeZone;
+use pgrx::spi::{SpiClient, SpiHeapTupleData, SpiResult};
+
+/// The columns every query below selects, in the order `read` expects.
+pub const BATCH_COLUMNS: &str =
+    "id, prev_batch_hash, merkle_root, first_position, last_position, event_count, \
+     batch_start_time, batch_end_time, created_at, seal_version, batch_hash";
+
+pub fn read(row: &SpiHeapTupleData<'_>) -> SpiResult<StoredBatch> {
+    let ts = |i| -> SpiResult<i64> {
+        Ok(row
+            .get::<TimestampWithTimeZone>(i)?
+            .map(pg_to_unix_us)
+            .unwrap_or_default())
+    };
+    let text = |i| -> SpiResult<String> { Ok(row.get::<String>(i)?.unwrap_or_default()) };
+    Ok(StoredBatch {
+        batch: Batch {
+            batch_id: row.get::<i64>(1)?.unwrap_or_default(),
+            prev_batch_hash: text(2)?,
+            merkle_root: text(3)?,
+            first_position: row.get::<i64>(4)?.unwrap_or_default(),
+            last_position: row.get::<i64>(5)?.unwrap_or_default(),
+            event_count: row.get::<i32>(6)?.unwrap_or_default().into(),
+            batch_start_us: ts(7)?,
+            batch_end_us: ts(8)?,
+            created_at_us: ts(9)?,
+            seal_version: row.get::<i16>(10)?.unwrap_or_default(),
+        },
+        batch_hash: text(11)?,
+    })
+}
+
+/// The newest batch, if any.
+pub fn last(client: &SpiClient<'_>) -> SpiResult<Option<StoredBatch>> {
+    let q =
+        format!("SELECT {BATCH_COLUMNS} FROM audit.audit_log_integrity ORDER BY id DESC LIMIT 1");
+    let rows = client.select(q.as_str(), Some(1), &[])?;
+    rows.into_iter().next().map(|r| read(&r)).transpose()
+}
+
+/// Batches `from..=to` (to: the newest when None), oldest first.
+pub fn range(client: &SpiClient<'_>, from: i64, to: Option<i64>) -> SpiResult<Vec<StoredBatch>> {
+    let q = format!(
+        "SELECT {BATCH_COLUMNS} FROM audit.audit_log_integrity WHERE id >= $1 AND ($2 IS NULL OR id <= $2) ORDER BY id"
+    );
+    let rows = client.select(q.as_str(), None, &[from.into(), to.into()])?;
+    rows.into_iter().map(|r| read(&r)).collect()
+}

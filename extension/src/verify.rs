@@ -1,0 +1,215 @@
+//! Verification: `verify_audit_chain()` names every break; `verify_audit_batch_integrity()`
+//! keeps the seed's boolean contract; both record each batch's status.
+
+use crate::internal::with_internal;
+use crate::{chain, store};
+use auditlog_core::merkle::Hash;
+use auditlog_core::seal::SealedLeaf;
+use auditlog_core::verify::{verify_batch, CurrentEvent, Kind, Problem, SealedRow, StoredBatch};
+use pgrx::datum::{TimestampWithTimeZone, Uuid};
+use pgrx::prelude::*;
+use pgrx::spi::{SpiClient, SpiResult};
+
+/// A batch's positions with the events they point at, the hashes recomputed from the rows.
+const ROWS: &str = "
+    SELECT p.position, p.event_id, p.event_hash, p.classification_hash, e.event_id IS NOT NULL,
+           e.integrity_hash, audit.event_integrity_hash(e), audit.classification_hash(e.classification),
+           e.\"timestamp\"
+      FROM audit.event_positions p LEFT JOIN audit.audit_events e ON e.event_id = p.event_id
+     WHERE p.position BETWEEN $1 AND $2
+     ORDER BY p.position";
+
+fn hash32(bytes: Option<Vec<u8>>) -> Hash {
+    bytes.and_then(|b| b.try_into().ok()).unwrap_or([0; 32])
+}
+
+fn uuid(u: Uuid) -> uuid::Uuid {
+    uuid::Uuid::from_bytes(*u.as_bytes())
+}
+
+fn rows(client: &SpiClient<'_>, b: &StoredBatch) -> SpiResult<Vec<SealedRow>> {
+    let args = [b.batch.first_position.into(), b.batch.last_position.into()];
+    client
+        .select(ROWS, None, &args)?
+        .into_iter()
+        .map(|r| {
+            let event_id = uuid(r.get::<Uuid>(2)?.expect("NOT NULL"));
+            let leaf = SealedLeaf {
+                position: r.get::<i64>(1)?.expect("NOT NULL"),
+                event_id,
+                event_hash: hash32(r.get(3)?),
+                classification_hash: hash32(r.get(4)?),
+            };
+            let current = if r.get::<bool>(5)? == Some(true) {
+                let ts = r
+                    .get::<TimestampWithTimeZone>(9)?
+                    .map(store::pg_to_unix_us)
+                    .unwrap_or_default();
+                Some(CurrentEvent {
+                    stored_integrity_hash: r.get::<String>(6)?.unwrap_or_default(),
+                    recomputed_integrity_hash: r
+                        .get::<String>(7)?
+                        .ok_or_else(|| "a column is null".to_string()),
+                    classification_hash: hash32(r.get(8)?),
+                    order_key: (ts, event_id),
+                })
+            } else {
+                None
+            };
+            Ok(SealedRow { leaf, current })
+        })
+        .collect()
+}
+
+fn set_status(client: &mut SpiClient<'_>, batch_id: i64, ok: bool) -> SpiResult<()> {
+    let q = "UPDATE audit.audit_log_integrity SET verification_status = $2, verification_time = now() WHERE id = $1";
+    with_internal(|| {
+        client.update(
+            q,
+            None,
+            &[
+                batch_id.into(),
+                (if ok { "verified" } else { "failed" }).into(),
+            ],
+        )
+    })?;
+    Ok(())
+}
+
+/// Verifies `batches` (consecutive, oldest first; `prev` the one before the first) and records
+/// each one's status.
+fn verify_batches(
+    client: &mut SpiClient<'_>,
+    prev: Option<StoredBatch>,
+    batches: Vec<StoredBatch>,
+) -> SpiResult<Vec<Problem>> {
+    let mut problems = Vec::new();
+    let mut prev = prev;
+    for b in batches {
+        let found = verify_batch(prev.as_ref(), &b, &rows(client, &b)?);
+        set_status(client, b.batch.batch_id, found.is_empty())?;
+        problems.extend(found);
+        prev = Some(b);
+    }
+    Ok(problems)
+}
+
+/// What the whole chain does not account for: positions past the last batch, and events that
+/// no seal covers and none is waiting for.
+fn unaccounted(client: &SpiClient<'_>, last_position: i64) -> SpiResult<Vec<Problem>> {
+    let q = "
+        SELECT p.position, p.event_id FROM audit.event_positions p WHERE p.position > $1
+        UNION ALL
+        SELECT NULL, e.event_id FROM audit.audit_events e
+         WHERE NOT EXISTS (SELECT FROM audit.event_positions p WHERE p.event_id = e.event_id)
+           AND NOT EXISTS (SELECT FROM audit.unsealed_events u WHERE u.event_id = e.event_id)";
+    client
+        .select(q, None, &[last_position.into()])?
+        .into_iter()
+        .map(|r| {
+            let position = r.get::<i64>(1)?;
+            Ok(Problem {
+                kind: Kind::InsertedEvent,
+                batch_id: None,
+                position,
+                event_id: r.get::<Uuid>(2)?.map(uuid),
+                detail: match position {
+                    Some(_) => "a position beyond the last batch".into(),
+                    None => "an event that no batch seals and no seal is waiting for".into(),
+                },
+            })
+        })
+        .collect()
+}
+
+/// Verifies batches `p_from_batch..=p_to_batch` (all by default) and returns one row per
+/// problem, or a single `ok` row that says what was verified.
+#[pg_extern(volatile, security_definer)]
+#[search_path(audit, pg_catalog, pg_temp)]
+fn verify_audit_chain(
+    p_from_batch: default!(i64, 1),
+    p_to_batch: default!(Option<i64>, "NULL"),
+) -> TableIterator<
+    'static,
+    (
+        name!(kind, String),
+        name!(batch_id, Option<i64>),
+        name!(position, Option<i64>),
+        name!(event_id, Option<Uuid>),
+        name!(detail, String),
+    ),
+> {
+    let (problems, batches, events) = Spi::connect_mut(|client| {
+        let prev = if p_from_batch > 1 {
+            chain::range(client, p_from_batch - 1, Some(p_from_batch - 1))?.pop()
+        } else {
+            None
+        };
+        let batches = chain::range(client, p_from_batch.max(1), p_to_batch)?;
+        let (count, events) = (
+            batches.len(),
+            batches.iter().map(|b| b.batch.event_count).sum::<i64>(),
+        );
+        let last_position = batches.last().map(|b| b.batch.last_position);
+        let whole_tail = p_to_batch.is_none();
+        let mut problems = verify_batches(client, prev, batches)?;
+        if whole_tail {
+            problems.extend(unaccounted(client, last_position.unwrap_or(0))?);
+        }
+        Ok::<_, pgrx::spi::SpiError>((problems, count, events))
+    })
+    .unwrap_or_else(|e| error!("verify_audit_chain: {e}"));
+    let rows: Vec<_> = if problems.is_empty() {
+        vec![(
+            "ok".into(),
+            None,
+            None,
+            None,
+            format!("{batches} batches and {events} sealed events verify"),
+        )]
+    } else {
+        problems
+            .into_iter()
+            .map(|p| {
+                let id = p.event_id.map(|u| Uuid::from_bytes(*u.as_bytes()));
+                (
+                    p.kind.as_str().to_string(),
+                    p.batch_id,
+                    p.position,
+                    id,
+                    p.detail,
+                )
+            })
+            .collect()
+    };
+    TableIterator::new(rows)
+}
+
+/// The seed's contract: true when every batch whose time range meets the window verifies (and
+/// links to the batch before it); each batch's verification_status and verification_time are set.
+#[pg_extern(volatile, security_definer)]
+#[search_path(audit, pg_catalog, pg_temp)]
+fn verify_audit_batch_integrity(
+    p_batch_start: TimestampWithTimeZone,
+    p_batch_end: TimestampWithTimeZone,
+) -> bool {
+    Spi::connect_mut(|client| {
+        let q = "SELECT min(id), max(id) FROM audit.audit_log_integrity
+                  WHERE batch_end_time >= $1 AND batch_start_time <= $2";
+        let (from, to): (Option<i64>, Option<i64>) = client
+            .select(q, Some(1), &[p_batch_start.into(), p_batch_end.into()])?
+            .first()
+            .get_two()?;
+        let (Some(from), Some(to)) = (from, to) else {
+            return Ok(true);
+        };
+        let prev = if from > 1 {
+            chain::range(client, from - 1, Some(from - 1))?.pop()
+        } else {
+            None
+        };
+        let batches = chain::range(client, from, Some(to))?;
+        Ok::<_, pgrx::spi::SpiError>(verify_batches(client, prev, batches)?.is_empty())
+    })
+    .unwrap_or_else(|e| error!("verify_audit_batch_integrity: {e}"))
+}
