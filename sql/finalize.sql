@@ -67,17 +67,19 @@ ALTER FUNCTION audit_log(text, jsonb, jsonb) OWNER TO auditlog_owner;
 ALTER FUNCTION seal_audit_events() OWNER TO auditlog_owner;
 ALTER FUNCTION verify_audit_chain(bigint, bigint) OWNER TO auditlog_owner;
 ALTER FUNCTION verify_audit_batch_integrity(timestamptz, timestamptz) OWNER TO auditlog_owner;
+ALTER FUNCTION audit_chain_head() OWNER TO auditlog_owner;
+ALTER FUNCTION audit_inclusion_proof(uuid) OWNER TO auditlog_owner;
 
 -- Privileges: writers may only log; readers may read and recompute hashes.
 REVOKE ALL ON ALL TABLES IN SCHEMA audit FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA audit FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_log(text, jsonb, jsonb), seal_audit_events(), verify_audit_chain(bigint, bigint),
-    verify_audit_batch_integrity(timestamptz, timestamptz) FROM PUBLIC;
+    verify_audit_batch_integrity(timestamptz, timestamptz), audit_chain_head(), audit_inclusion_proof(uuid) FROM PUBLIC;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA audit TO auditlog_owner;
 GRANT USAGE ON SCHEMA audit TO audit_writer, audit_reader;
 GRANT EXECUTE ON FUNCTION audit_log(text, jsonb, jsonb), seal_audit_events() TO audit_writer;
 GRANT EXECUTE ON FUNCTION verify_audit_chain(bigint, bigint), verify_audit_batch_integrity(timestamptz, timestamptz),
-    audit.classification_hash(jsonb) TO audit_reader;
+    audit_chain_head(), audit_inclusion_proof(uuid), audit.classification_hash(jsonb) TO audit_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA audit TO audit_reader;
 GRANT EXECUTE ON FUNCTION audit.event_integrity_hash(audit.audit_events) TO audit_reader;
 GRANT EXECUTE ON FUNCTION audit.compute_event_hash TO audit_reader;

@@ -12,6 +12,7 @@ mod gucs;
 mod integrity;
 mod internal;
 mod log;
+mod proof;
 mod seal;
 mod spi_cache;
 mod store;

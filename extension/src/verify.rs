@@ -13,7 +13,8 @@ use pgrx::spi::{SpiClient, SpiResult};
 /// A batch's positions with the events they point at, the hashes recomputed from the rows.
 const ROWS: &str = "
     SELECT p.position, p.event_id, p.event_hash, p.classification_hash, e.event_id IS NOT NULL,
-           e.integrity_hash, audit.event_integrity_hash(e), audit.classification_hash(e.classification),
+           e.integrity_hash, CASE WHEN e.event_id IS NOT NULL THEN audit.event_integrity_hash(e) END,
+           audit.classification_hash(e.classification),
            e.\"timestamp\"
       FROM audit.event_positions p LEFT JOIN audit.audit_events e ON e.event_id = p.event_id
      WHERE p.position BETWEEN $1 AND $2

@@ -78,3 +78,88 @@ async fn taxonomy_change_applies_to_a_connected_session_at_once() {
     let second: uuid::Uuid = app.query_one(log, &[]).await.unwrap().get(0);
     assert_eq!(severity(second).await, "critical");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writers_and_sealing_at_once_seal_every_event_exactly_once() {
+    common::fresh_db("it_sealing").await;
+    const WRITERS: i64 = 3;
+    const PER_WRITER: i64 = 300;
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            tokio::spawn(async move {
+                let mut c = common::connect("it_sealing").await;
+                for i in 0..PER_WRITER {
+                    // Some transactions hold several events, so commits interleave with seals.
+                    let tx = c.transaction().await.unwrap();
+                    tx.execute("SELECT audit_log('auth.login.success', jsonb_build_object('w', $1::int8, 'i', $2::int8))", &[&w, &i])
+                        .await
+                        .unwrap();
+                    if i % 3 == 0 {
+                        tx.execute("SELECT pg_sleep(0.002)", &[]).await.unwrap();
+                    }
+                    tx.commit().await.unwrap();
+                }
+            })
+        })
+        .collect();
+    let sealers: Vec<_> = (0..2)
+        .map(|_| {
+            tokio::spawn(async move {
+                let c = common::connect("it_sealing").await;
+                let mut sealed = 0i64;
+                for _ in 0..60 {
+                    sealed += c
+                        .query_one("SELECT seal_audit_events()", &[])
+                        .await
+                        .unwrap()
+                        .get::<_, i64>(0);
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+                sealed
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.unwrap();
+    }
+    let mut sealed: i64 = 0;
+    for s in sealers {
+        sealed += s.await.unwrap();
+    }
+    let c = common::connect("it_sealing").await;
+    sealed += c
+        .query_one("SELECT seal_audit_events()", &[])
+        .await
+        .unwrap()
+        .get::<_, i64>(0);
+    assert_eq!(sealed, WRITERS * PER_WRITER, "every event sealed once");
+    let row = c
+        .query_one(
+            "SELECT (SELECT count(*) FROM audit.audit_events), (SELECT count(*) FROM audit.event_positions),
+                    (SELECT count(DISTINCT event_id) FROM audit.event_positions), (SELECT max(position) FROM audit.event_positions),
+                    (SELECT count(*) FROM audit.audit_log_integrity) > 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    let counts: (i64, i64, i64, i64, bool) =
+        (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+    assert_eq!(
+        counts,
+        (
+            WRITERS * PER_WRITER,
+            WRITERS * PER_WRITER,
+            WRITERS * PER_WRITER,
+            WRITERS * PER_WRITER,
+            true
+        )
+    );
+    let verdict: Vec<String> = c
+        .query("SELECT kind FROM verify_audit_chain()", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(verdict, ["ok"]);
+}

@@ -36,13 +36,17 @@ const DERIVED: &str = "
               FROM audit.correlation_metadata),
            (SELECT string_agg(concat_ws('|', alert_id, status), ',' ORDER BY alert_id) FROM audit.audit_alerts),
            (SELECT string_agg(concat_ws('|', event_id, field_path), ',' ORDER BY event_id) FROM audit.field_access_audit),
-           (SELECT string_agg(concat_ws('|', event_type, severity, builtin), ',' ORDER BY event_type) FROM audit.event_types)";
+           (SELECT string_agg(concat_ws('|', event_type, severity, builtin), ',' ORDER BY event_type) FROM audit.event_types),
+           (SELECT string_agg(concat_ws('|', position, event_id), ',' ORDER BY position) FROM audit.event_positions),
+           (SELECT string_agg(concat_ws('|', id, batch_hash), ',' ORDER BY id) FROM audit.audit_log_integrity),
+           (SELECT string_agg(event_id::text, ',') FROM audit.unsealed_events),
+           (SELECT string_agg(kind || ':' || detail, ',') FROM verify_audit_chain())";
 
 async fn state(db: &str) -> (String, Vec<Option<String>>) {
     let c = common::connect(db).await;
     let events: String = c.query_one(SNAPSHOT, &[]).await.unwrap().get(0);
     let row = c.query_one(DERIVED, &[]).await.unwrap();
-    (events, (0..4).map(|i| row.get(i)).collect())
+    (events, (0..8).map(|i| row.get(i)).collect())
 }
 
 #[tokio::test]
@@ -54,7 +58,9 @@ async fn dump_and_restore_keep_rows_and_hashes() {
          SELECT audit_log('auth.logout', '{\"n\": 1}', '{\"correlation_id\": \"C1\", \"parent_correlation_id\": \"C0\"}');
          SELECT audit_log('security.breach.suspected', '{\"n\": 2}', '{\"correlation_id\": \"C1\", \"ip_address\": \"8.8.8.8\"}');
          SELECT audit_log('data.client.read', '{\"field_path\": \"clients.ssn\", \"n\": 3.10}', '{\"user_id\": 5}');
-         SELECT audit_log('billing.invoice.paid', '{\"amount\": 12345678901234567890123}', '{\"correlation_id\": \"C2\"}');",
+         SELECT audit_log('billing.invoice.paid', '{\"amount\": 12345678901234567890123}', '{\"correlation_id\": \"C2\"}');
+         SELECT seal_audit_events();
+         SELECT audit_log('auth.logout', '{\"n\": \"logged after the seal, still queued\"}');",
     )
     .await
     .unwrap();
@@ -64,7 +70,11 @@ async fn dump_and_restore_keep_rows_and_hashes() {
         "source hashes verify: {}",
         before.0
     );
-    assert_eq!(before.0.split(',').count(), 4);
+    assert_eq!(before.0.split(',').count(), 5);
+    assert_eq!(
+        before.1[7].as_deref(),
+        Some("ok:1 batches and 4 sealed events verify")
+    );
 
     let file = std::env::temp_dir().join("auditlog_it_dump.pgdump");
     let file = file.to_str().unwrap();

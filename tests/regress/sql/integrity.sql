@@ -1,0 +1,94 @@
+-- Tamper evidence. Everything logged so far is sealed; then each attack is made as a superuser
+-- who switches the append-only triggers off, inside a transaction that is rolled back, and
+-- verify_audit_chain() must name it.
+SELECT seal_audit_events() > 0 AS sealed;
+SELECT count(audit_log('auth.logout', jsonb_build_object('n', n), '{"correlation_id": "CORR_SEAL"}'))
+  FROM generate_series(1, 5) n;
+SELECT seal_audit_events() AS sealed_now, seal_audit_events() AS sealed_again;
+SELECT * FROM verify_audit_chain();
+SELECT verify_audit_batch_integrity(now() - interval '1 day', now() + interval '1 day') AS window_verifies;
+SELECT DISTINCT verification_status FROM audit.audit_log_integrity;
+SELECT (SELECT count(*) FROM audit.audit_events) = (SELECT max(last_position) FROM audit.audit_log_integrity) AS every_event_sealed_once,
+       (SELECT count(*) FROM audit.unsealed_events) AS still_queued;
+
+-- Positions in what follows are counted from the first CORR_SEAL event (0..4).
+CREATE TABLE regress_base AS SELECT first_position FROM audit.audit_log_integrity ORDER BY id DESC LIMIT 1;
+CREATE FUNCTION regress_attacked(sql text) RETURNS TABLE (kind text, pos bigint, detail text)
+LANGUAGE plpgsql AS $$
+BEGIN
+    ALTER TABLE audit.audit_events DISABLE TRIGGER ALL;
+    ALTER TABLE audit.event_positions DISABLE TRIGGER ALL;
+    ALTER TABLE audit.audit_log_integrity DISABLE TRIGGER ALL;
+    EXECUTE sql;
+    RETURN QUERY SELECT v.kind, v.position - (SELECT first_position FROM regress_base), v.detail
+                   FROM verify_audit_chain() v;
+END
+$$;
+
+-- Each attack runs in a transaction that is rolled back afterwards.
+\set attack 'BEGIN; SELECT * FROM regress_attacked(:''sql''); ROLLBACK;'
+
+-- 1. edit a payload
+\set sql 'UPDATE audit.audit_events SET event_data = ''{"n": 99}'' WHERE correlation_id = ''CORR_SEAL'' AND event_data ->> ''n'' = ''2'''
+:attack
+-- 2. re-score an event: edit its classification
+\set sql 'UPDATE audit.audit_events SET classification = jsonb_set(classification, ''{risk_score}'', ''0'') WHERE correlation_id = ''CORR_SEAL'' AND event_data ->> ''n'' = ''3'''
+:attack
+-- 3. edit a row and recompute its own integrity_hash with the same canonical function
+\set sql 'UPDATE audit.audit_events SET event_data = ''{"n": 99}'' WHERE correlation_id = ''CORR_SEAL'' AND event_data ->> ''n'' = ''4''; UPDATE audit.audit_events e SET integrity_hash = audit.event_integrity_hash(e) WHERE correlation_id = ''CORR_SEAL'' AND event_data ->> ''n'' = ''99'''
+:attack
+-- 4. delete an event
+\set sql 'DELETE FROM audit.audit_events WHERE correlation_id = ''CORR_SEAL'' AND event_data ->> ''n'' = ''1'''
+:attack
+-- 5. insert a forged event into a sealed range (a copy of a sealed one under a new id)
+\set sql 'INSERT INTO audit.audit_events SELECT gen_random_uuid(), "timestamp", event_type, ''{"n": 0}'', user_id, session_id, correlation_id, parent_correlation_id, ip_address, user_agent, user_context, status, enrichment_data, classification, context_errors, integrity_hash, hash_version, created_at, updated_at FROM audit.audit_events WHERE correlation_id = ''CORR_SEAL'' AND event_data ->> ''n'' = ''2'''
+:attack
+-- 5b. ...and give it a position of its own
+\set sql 'INSERT INTO audit.event_positions SELECT max(position) + 1, gen_random_uuid(), ''\\x00'', ''\\x00'' FROM audit.event_positions'
+:attack
+-- 6. swap the order of two events
+\set sql 'UPDATE audit.event_positions SET position = -position WHERE position = (SELECT first_position + 1 FROM regress_base); UPDATE audit.event_positions SET position = position - 1 WHERE position = (SELECT first_position + 2 FROM regress_base); UPDATE audit.event_positions SET position = -position + 1 WHERE position < 0'
+:attack
+-- 7. edit a batch record
+\set sql 'UPDATE audit.audit_log_integrity SET batch_end_time = batch_end_time + interval ''1 second'' WHERE id = (SELECT max(id) FROM audit.audit_log_integrity)'
+:attack
+-- 7b. replace a batch record's hash: it no longer matches, and the next batch no longer chains to it
+SELECT audit_log('auth.logout', '{"n": 6}', '{"correlation_id": "CORR_SEAL2"}') IS NOT NULL AS logged;
+SELECT seal_audit_events() AS sealed;
+\set sql 'UPDATE audit.audit_log_integrity SET event_count = event_count, batch_hash = (SELECT batch_hash FROM audit.audit_log_integrity WHERE id = 1) WHERE id = (SELECT max(id) - 1 FROM audit.audit_log_integrity)'
+:attack
+-- 8. delete the newest events with their batch record: the database alone cannot tell, the
+--    chain head is shorter; a checkpoint kept outside the database is what catches it.
+SELECT (audit_chain_head() ->> 'tree_size')::bigint AS tree_size_before \gset
+BEGIN;
+SELECT * FROM regress_attacked('DELETE FROM audit.audit_events WHERE event_id IN (SELECT event_id FROM audit.event_positions WHERE position > (SELECT first_position - 1 FROM audit.audit_log_integrity ORDER BY id DESC LIMIT 1)); DELETE FROM audit.event_positions WHERE position > (SELECT first_position - 1 FROM audit.audit_log_integrity ORDER BY id DESC LIMIT 1); DELETE FROM audit.audit_log_integrity WHERE id = (SELECT max(id) FROM audit.audit_log_integrity)');
+SELECT (audit_chain_head() ->> 'tree_size')::bigint < :tree_size_before AS head_went_back;
+ROLLBACK;
+
+-- After all that was rolled back, the chain verifies again, and statuses say so.
+SELECT * FROM verify_audit_chain();
+SELECT verify_audit_batch_integrity(now() - interval '1 day', now() + interval '1 day') AS window_verifies;
+
+-- A failing window is false and marks its batches failed.
+BEGIN;
+ALTER TABLE audit.audit_events DISABLE TRIGGER audit_events_append_only;
+UPDATE audit.audit_events SET event_data = '{"n": 42}' WHERE correlation_id = 'CORR_SEAL2';
+SELECT verify_audit_batch_integrity(now() - interval '1 day', now() + interval '1 day') AS window_verifies;
+SELECT verification_status, count(*) FROM audit.audit_log_integrity GROUP BY 1 ORDER BY 1;
+ROLLBACK;
+
+-- An inclusion proof: the sealed leaf, the audit path to its batch root, and the chain to the head.
+SELECT event_id AS proven FROM audit.audit_events WHERE correlation_id = 'CORR_SEAL' AND event_data ->> 'n' = '3' \gset
+SELECT p -> 'leaf' ->> 'event_id' = :'proven' AS leaf_is_event,
+       jsonb_array_length(p -> 'audit_path') AS path_length,
+       (p -> 'batch' ->> 'batch_id')::bigint + jsonb_array_length(p -> 'chain') = (audit_chain_head() ->> 'batch_id')::bigint AS reaches_head
+  FROM audit_inclusion_proof(:'proven') p;
+-- An event not sealed yet has no proof: a clear error.
+DO $$
+BEGIN
+    PERFORM audit_inclusion_proof(audit_log('auth.logout'));
+EXCEPTION WHEN OTHERS THEN
+    RAISE NOTICE '%', regexp_replace(SQLERRM, '[0-9a-f-]{36}', '<id>');
+END
+$$;
+SELECT jsonb_object_keys(audit_chain_head()) AS head_keys ORDER BY 1;
