@@ -18,7 +18,7 @@ DECLARE
 BEGIN
     FOREACH t IN ARRAY ARRAY['audit_events', 'field_access_audit', 'correlation_metadata',
                              'audit_log_integrity', 'compliance_report_cache', 'audit_alerts',
-                             'unsealed_events', 'event_positions']
+                             'unsealed_events', 'event_positions', 'verification_runs']
     LOOP
         EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE OR DELETE OR TRUNCATE ON audit.%I
                         FOR EACH STATEMENT EXECUTE FUNCTION audit.refuse_change()', t || '_append_only', t);
@@ -52,6 +52,26 @@ CREATE TRIGGER event_types_taxonomy_changed AFTER INSERT OR UPDATE OR DELETE OR 
 ALTER TABLE audit.event_types ENABLE ALWAYS TRIGGER event_types_taxonomy_changed;
 ALTER TABLE audit.event_types ENABLE ALWAYS TRIGGER event_types_customised;
 
+-- For schedulers (pg_cron): verify what was sealed within p_window, keep the result, and fail
+-- loudly. The run and its alert are committed before the error is raised, so a failed run is
+-- recorded too; hence a procedure, to be run with CALL outside a transaction block, as pg_cron does.
+-- (No SET clause: it would forbid the COMMIT. It runs as its caller, and names what it calls.)
+CREATE PROCEDURE verify_recent(p_window interval DEFAULT '1 hour')
+LANGUAGE plpgsql AS $$
+DECLARE
+    run jsonb;
+BEGIN
+    run := audit.verify_recent_run(p_window);
+    COMMIT;
+    IF NOT (run OPERATOR(pg_catalog.->>) 'ok')::boolean THEN
+        RAISE EXCEPTION 'audit log integrity check failed: % problem(s) in % batch(es) sealed within %',
+            pg_catalog.jsonb_array_length(run OPERATOR(pg_catalog.->) 'problems'),
+            run OPERATOR(pg_catalog.->>) 'batches', p_window
+            USING DETAIL = (run OPERATOR(pg_catalog.->) 'problems')::text, HINT = 'SELECT * FROM verify_audit_chain() names every break.';
+    END IF;
+END
+$$;
+
 -- Ownership: a NOLOGIN role owns the data and the SECURITY DEFINER functions that write it.
 GRANT USAGE ON SCHEMA audit TO auditlog_owner;
 ALTER TABLE audit.event_types OWNER TO auditlog_owner;
@@ -63,12 +83,14 @@ ALTER TABLE audit.compliance_report_cache OWNER TO auditlog_owner;
 ALTER TABLE audit.audit_alerts OWNER TO auditlog_owner;
 ALTER TABLE audit.unsealed_events OWNER TO auditlog_owner;
 ALTER TABLE audit.event_positions OWNER TO auditlog_owner;
+ALTER TABLE audit.verification_runs OWNER TO auditlog_owner;
 ALTER FUNCTION audit_log(text, jsonb, jsonb) OWNER TO auditlog_owner;
 ALTER FUNCTION seal_audit_events() OWNER TO auditlog_owner;
 ALTER FUNCTION verify_audit_chain(bigint, bigint) OWNER TO auditlog_owner;
 ALTER FUNCTION verify_audit_batch_integrity(timestamptz, timestamptz) OWNER TO auditlog_owner;
 ALTER FUNCTION audit_chain_head() OWNER TO auditlog_owner;
 ALTER FUNCTION audit_inclusion_proof(uuid) OWNER TO auditlog_owner;
+ALTER FUNCTION audit.verify_recent_run(interval) OWNER TO auditlog_owner;
 
 -- Privileges: writers may only log; readers may read and recompute hashes.
 REVOKE ALL ON ALL TABLES IN SCHEMA audit FROM PUBLIC;
@@ -79,7 +101,10 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA audit TO auditlog_owner;
 GRANT USAGE ON SCHEMA audit TO audit_writer, audit_reader;
 GRANT EXECUTE ON FUNCTION audit_log(text, jsonb, jsonb), seal_audit_events() TO audit_writer;
 GRANT EXECUTE ON FUNCTION verify_audit_chain(bigint, bigint), verify_audit_batch_integrity(timestamptz, timestamptz),
-    audit_chain_head(), audit_inclusion_proof(uuid), audit.classification_hash(jsonb) TO audit_reader;
+    audit_chain_head(), audit_inclusion_proof(uuid), audit.classification_hash(jsonb), audit.verify_recent_run(interval)
+    TO audit_reader;
+REVOKE ALL ON PROCEDURE verify_recent(interval) FROM PUBLIC;
+GRANT EXECUTE ON PROCEDURE verify_recent(interval) TO audit_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA audit TO audit_reader;
 GRANT EXECUTE ON FUNCTION audit.event_integrity_hash(audit.audit_events) TO audit_reader;
 GRANT EXECUTE ON FUNCTION audit.compute_event_hash TO audit_reader;
@@ -92,6 +117,8 @@ SELECT pg_catalog.pg_extension_config_dump('audit.field_access_audit_id_seq', ''
 SELECT pg_catalog.pg_extension_config_dump('audit.audit_log_integrity', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.unsealed_events', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.event_positions', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.verification_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.verification_runs_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.compliance_report_cache', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.audit_alerts', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.event_types', 'WHERE NOT builtin');

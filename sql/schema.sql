@@ -172,6 +172,18 @@ CREATE INDEX audit_log_integrity_batch_time_idx ON audit.audit_log_integrity (ba
 CREATE INDEX audit_log_integrity_status_idx ON audit.audit_log_integrity (verification_status);
 CREATE INDEX audit_log_integrity_created_at_idx ON audit.audit_log_integrity (created_at);
 
+-- One row per verify_recent() run, failed or not: pg_cron's own log holds only a command tag.
+CREATE TABLE audit.verification_runs (
+    id            bigserial PRIMARY KEY,
+    started_at    timestamptz NOT NULL,
+    finished_at   timestamptz NOT NULL,
+    window_length interval NOT NULL,
+    batches       integer NOT NULL,
+    events        bigint NOT NULL,
+    ok            boolean NOT NULL,
+    problems      jsonb NOT NULL
+);
+
 CREATE TABLE audit.compliance_report_cache (
     report_id         text PRIMARY KEY,
     report_type       text NOT NULL,

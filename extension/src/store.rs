@@ -163,7 +163,7 @@ pub fn write(client: &mut SpiClient<'_>, b: &Built, given: &Given) -> SpiResult<
         write_field_access(client, b, f)?;
     }
     if let Some(a) = &b.alert {
-        write_alert(client, b, a)?;
+        write_alert(client, &e.correlation_id, a, e.timestamp_us)?;
     }
     Ok(())
 }
@@ -199,7 +199,13 @@ fn write_field_access(client: &mut SpiClient<'_>, b: &Built, f: &FieldAccess) ->
     Ok(())
 }
 
-fn write_alert(client: &mut SpiClient<'_>, b: &Built, a: &Alert) -> SpiResult<()> {
+/// Stores an alert raised at `at_us` and sends it on the alert channel.
+pub fn write_alert(
+    client: &mut SpiClient<'_>,
+    correlation_id: &str,
+    a: &Alert,
+    at_us: i64,
+) -> SpiResult<()> {
     let t = oid(pg_sys::TEXTOID);
     let plan = prepared(
         client,
@@ -217,19 +223,19 @@ fn write_alert(client: &mut SpiClient<'_>, b: &Built, a: &Alert) -> SpiResult<()
     )?;
     let args: [DatumWithOid; 8] = [
         a.alert_id.as_str().into(),
-        b.event.correlation_id.as_str().into(),
+        correlation_id.into(),
         a.alert_type.into(),
         a.severity.as_str().into(),
         a.title.as_str().into(),
         a.description.as_str().into(),
         JsonB(a.alert_data.clone()).into(),
-        unix_us_to_pg(b.event.timestamp_us).into(),
+        unix_us_to_pg(at_us).into(),
     ];
     client.update(&*plan, None, &args)?;
     // The NOTIFY payload is the alert row as JSON, small enough for NOTIFY's 8000-byte limit.
     let payload = serde_json::json!({
         "alert_id": a.alert_id,
-        "correlation_id": b.event.correlation_id,
+        "correlation_id": correlation_id,
         "alert_type": a.alert_type,
         "severity": a.severity,
         "title": a.title,

@@ -214,3 +214,65 @@ fn verify_audit_batch_integrity(
     })
     .unwrap_or_else(|e| error!("verify_audit_batch_integrity: {e}"))
 }
+
+const RECORD_RUN: &str = "
+    INSERT INTO audit.verification_runs (started_at, finished_at, window_length, batches, events, ok, problems)
+    VALUES ($1, clock_timestamp(), $2, $3, $4, $5, $6)
+    RETURNING id";
+
+/// For schedulers, through the procedure `verify_recent(interval)`: verifies the batches sealed
+/// within `p_window` (and their link to the batch before), records the run in
+/// `audit.verification_runs`, and on any problem opens an `integrity_failure` alert. Returns the
+/// run as JSON; the procedure commits it and then raises if it failed.
+#[pg_extern(volatile, security_definer, schema = "audit")]
+#[search_path(audit, pg_catalog, pg_temp)]
+fn verify_recent_run(p_window: pgrx::datum::Interval) -> pgrx::datum::JsonB {
+    let run = Spi::connect_mut(|client| {
+        let started: TimestampWithTimeZone = client.select("SELECT clock_timestamp()", Some(1), &[])?.first().get_one()?.expect("a time");
+        let q = "SELECT min(id) FROM audit.audit_log_integrity WHERE created_at >= now() - $1";
+        let from: Option<i64> = client.select(q, Some(1), &[p_window.into()])?.first().get_one()?;
+        let (problems, batches, events) = match from {
+            Some(from) => {
+                let prev = if from > 1 { chain::range(client, from - 1, Some(from - 1))?.pop() } else { None };
+                let batches = chain::range(client, from, None)?;
+                let (n, events) = (batches.len() as i32, batches.iter().map(|b| b.batch.event_count).sum::<i64>());
+                (verify_batches(client, prev, batches)?, n, events)
+            }
+            None => (Vec::new(), 0, 0),
+        };
+        let ok = problems.is_empty();
+        let problems_json = serde_json::to_value(&problems).expect("problems serialise");
+        let id: i64 = with_internal(|| {
+            client.update(
+                RECORD_RUN,
+                Some(1),
+                &[started.into(), p_window.into(), batches.into(), events.into(), ok.into(), pgrx::datum::JsonB(problems_json.clone()).into()],
+            )
+        })?
+        .first()
+        .get_one()?
+        .expect("the run's id");
+        let run = serde_json::json!({"run_id": id, "ok": ok, "batches": batches, "events": events, "problems": problems_json});
+        if !ok {
+            let first = &problems[0];
+            let alert = auditlog_core::event::Alert {
+                alert_id: format!("INTEGRITY_{id}"),
+                alert_type: "integrity_failure",
+                severity: "critical".into(),
+                title: "Audit log integrity check failed".into(),
+                description: format!(
+                    "{} problem(s) in the batches sealed within {}; the first: {} ({})",
+                    problems.len(),
+                    p_window,
+                    first.kind.as_str(),
+                    first.detail
+                ),
+                alert_data: run.clone(),
+            };
+            crate::store::write_alert(client, "auditlog.integrity", &alert, crate::store::pg_to_unix_us(started))?;
+        }
+        Ok::<_, pgrx::spi::SpiError>(run)
+    })
+    .unwrap_or_else(|e| error!("verify_recent: {e}"));
+    pgrx::datum::JsonB(run)
+}

@@ -92,3 +92,17 @@ EXCEPTION WHEN OTHERS THEN
 END
 $$;
 SELECT jsonb_object_keys(audit_chain_head()) AS head_keys ORDER BY 1;
+
+-- verify_recent() for schedulers: quiet when all is well; after tampering it raises, and both
+-- runs are recorded, the failed one with an integrity_failure alert.
+CALL verify_recent('1 hour');
+ALTER TABLE audit.audit_events DISABLE TRIGGER audit_events_append_only;
+UPDATE audit.audit_events SET event_data = '{"n": 42}' WHERE correlation_id = 'CORR_SEAL2';
+ALTER TABLE audit.audit_events ENABLE ALWAYS TRIGGER audit_events_append_only;
+\set VERBOSITY terse
+CALL verify_recent('1 hour');
+\set VERBOSITY default
+SELECT ok, batches > 0 AS checked_batches, jsonb_path_query_array(problems, '$[*].kind') AS kinds
+  FROM audit.verification_runs ORDER BY id;
+SELECT alert_type, severity, title, correlation_id, alert_data ->> 'ok' AS run_ok
+  FROM audit.audit_alerts WHERE alert_type = 'integrity_failure';
