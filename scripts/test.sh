@@ -31,5 +31,6 @@ if ! scripts/regress.sh "$dir" "$port" "$dir/regress" 2>&1 | tee -a "$log"; then
 fi
 
 echo "== tier 3: integration tests against PostgreSQL"
-AUDITLOG_TEST_HOST=$dir AUDITLOG_TEST_PORT=$port cargo test -p auditlog-tests 2>&1 | tee -a "$log"
+AUDITLOG_TEST_HOST=$dir AUDITLOG_TEST_PORT=$port AUDITLOG_SHIM=$PWD/target/release/auditlog-shim \
+  cargo test -p auditlog-tests 2>&1 | tee -a "$log"
 summary

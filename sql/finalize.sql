@@ -18,7 +18,7 @@ DECLARE
 BEGIN
     FOREACH t IN ARRAY ARRAY['audit_events', 'field_access_audit', 'correlation_metadata',
                              'audit_log_integrity', 'compliance_report_cache', 'audit_alerts',
-                             'unsealed_events', 'event_positions', 'verification_runs']
+                             'unsealed_events', 'event_positions', 'verification_runs', 'checkpoints']
     LOOP
         EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE OR DELETE OR TRUNCATE ON audit.%I
                         FOR EACH STATEMENT EXECUTE FUNCTION audit.refuse_change()', t || '_append_only', t);
@@ -72,6 +72,14 @@ BEGIN
 END
 $$;
 
+-- Keeps a copy of a checkpoint the shim signed (a checkpoint already stored is left as it is).
+CREATE FUNCTION audit_store_checkpoint(p_signed jsonb) RETURNS void
+LANGUAGE sql SECURITY DEFINER SET search_path = audit, pg_catalog, pg_temp AS $$
+    INSERT INTO audit.checkpoints (seq, checkpoint, signature)
+    VALUES ((p_signed -> 'checkpoint' ->> 'seq')::bigint, p_signed -> 'checkpoint', p_signed ->> 'signature')
+    ON CONFLICT (seq) DO NOTHING
+$$;
+
 -- Ownership: a NOLOGIN role owns the data and the SECURITY DEFINER functions that write it.
 GRANT USAGE ON SCHEMA audit TO auditlog_owner;
 ALTER TABLE audit.event_types OWNER TO auditlog_owner;
@@ -84,6 +92,7 @@ ALTER TABLE audit.audit_alerts OWNER TO auditlog_owner;
 ALTER TABLE audit.unsealed_events OWNER TO auditlog_owner;
 ALTER TABLE audit.event_positions OWNER TO auditlog_owner;
 ALTER TABLE audit.verification_runs OWNER TO auditlog_owner;
+ALTER TABLE audit.checkpoints OWNER TO auditlog_owner;
 ALTER FUNCTION audit_log(text, jsonb, jsonb) OWNER TO auditlog_owner;
 ALTER FUNCTION seal_audit_events() OWNER TO auditlog_owner;
 ALTER FUNCTION verify_audit_chain(bigint, bigint) OWNER TO auditlog_owner;
@@ -91,6 +100,7 @@ ALTER FUNCTION verify_audit_batch_integrity(timestamptz, timestamptz) OWNER TO a
 ALTER FUNCTION audit_chain_head() OWNER TO auditlog_owner;
 ALTER FUNCTION audit_inclusion_proof(uuid) OWNER TO auditlog_owner;
 ALTER FUNCTION audit.verify_recent_run(interval) OWNER TO auditlog_owner;
+ALTER FUNCTION audit_store_checkpoint(jsonb) OWNER TO auditlog_owner;
 
 -- Privileges: writers may only log; readers may read and recompute hashes.
 REVOKE ALL ON ALL TABLES IN SCHEMA audit FROM PUBLIC;
@@ -99,7 +109,8 @@ REVOKE ALL ON FUNCTION audit_log(text, jsonb, jsonb), seal_audit_events(), verif
     verify_audit_batch_integrity(timestamptz, timestamptz), audit_chain_head(), audit_inclusion_proof(uuid) FROM PUBLIC;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA audit TO auditlog_owner;
 GRANT USAGE ON SCHEMA audit TO audit_writer, audit_reader;
-GRANT EXECUTE ON FUNCTION audit_log(text, jsonb, jsonb), seal_audit_events() TO audit_writer;
+REVOKE ALL ON FUNCTION audit_store_checkpoint(jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION audit_log(text, jsonb, jsonb), seal_audit_events(), audit_store_checkpoint(jsonb) TO audit_writer;
 GRANT EXECUTE ON FUNCTION verify_audit_chain(bigint, bigint), verify_audit_batch_integrity(timestamptz, timestamptz),
     audit_chain_head(), audit_inclusion_proof(uuid), audit.classification_hash(jsonb), audit.verify_recent_run(interval)
     TO audit_reader;
@@ -119,6 +130,7 @@ SELECT pg_catalog.pg_extension_config_dump('audit.unsealed_events', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.event_positions', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.verification_runs', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.verification_runs_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.checkpoints', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.compliance_report_cache', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.audit_alerts', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.event_types', 'WHERE NOT builtin');

@@ -184,6 +184,15 @@ CREATE TABLE audit.verification_runs (
     problems      jsonb NOT NULL
 );
 
+-- Copies of the signed checkpoints (auditlog-shim checkpoint). The files kept outside the
+-- database are what counts; these let verify_audit_chain() notice a shortened chain by itself.
+CREATE TABLE audit.checkpoints (
+    seq        bigint PRIMARY KEY,
+    checkpoint jsonb NOT NULL,
+    signature  text NOT NULL,
+    stored_at  timestamptz NOT NULL DEFAULT now()
+);
+
 CREATE TABLE audit.compliance_report_cache (
     report_id         text PRIMARY KEY,
     report_type       text NOT NULL,

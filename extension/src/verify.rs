@@ -95,6 +95,37 @@ fn verify_batches(
     Ok(problems)
 }
 
+/// The checkpoint copies stored in the database against the chain: a signed head batch that is
+/// gone means the tail was cut; one with another hash means history was rewritten.
+fn against_checkpoints(client: &SpiClient<'_>) -> SpiResult<Vec<Problem>> {
+    let q = "SELECT c.seq, (c.checkpoint -> 'head' ->> 'batch_id')::bigint, b.batch_hash::text,
+                    c.checkpoint -> 'head' ->> 'batch_hash'
+               FROM audit.checkpoints c
+               LEFT JOIN audit.audit_log_integrity b ON b.id = (c.checkpoint -> 'head' ->> 'batch_id')::bigint
+              WHERE (c.checkpoint -> 'head' ->> 'batch_id')::bigint > 0
+                AND b.batch_hash IS DISTINCT FROM c.checkpoint -> 'head' ->> 'batch_hash'
+              ORDER BY c.seq";
+    client
+        .select(q, None, &[])?
+        .into_iter()
+        .map(|r| {
+            let (seq, batch_id) = (r.get::<i64>(1)?.unwrap_or_default(), r.get::<i64>(2)?);
+            let gone = r.get::<String>(3)?.is_none();
+            Ok(Problem {
+                kind: if gone { Kind::TruncatedTail } else { Kind::AlteredBatch },
+                batch_id,
+                position: None,
+                event_id: None,
+                detail: if gone {
+                    format!("checkpoint {seq} signed this batch, which is gone")
+                } else {
+                    format!("checkpoint {seq} signed another hash for this batch: history was rewritten")
+                },
+            })
+        })
+        .collect()
+}
+
 /// What the whole chain does not account for: positions past the last batch, and events that
 /// no seal covers and none is waiting for.
 fn unaccounted(client: &SpiClient<'_>, last_position: i64) -> SpiResult<Vec<Problem>> {
@@ -156,6 +187,7 @@ fn verify_audit_chain(
         let mut problems = verify_batches(client, prev, batches)?;
         if whole_tail {
             problems.extend(unaccounted(client, last_position.unwrap_or(0))?);
+            problems.extend(against_checkpoints(client)?);
         }
         Ok::<_, pgrx::spi::SpiError>((problems, count, events))
     })

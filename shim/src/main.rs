@@ -1,12 +1,17 @@
-//! auditlog-shim: gets application events into the auditlog extension.
+//! auditlog-shim: gets application events into the auditlog extension, and anchors its chain
+//! outside the database.
 //!
-//! Today it has `send`, a bulk import of NDJSON through `audit_log()`; the HTTP server, spool and
-//! batching entry point come with the ingest issue.
+//! `send` imports NDJSON through `audit_log()`; `keygen`, `checkpoint`, `verify` and
+//! `verify-proof` keep signed checkpoints the database cannot rewrite. The HTTP server, spool
+//! and batching entry point come with the ingest issue.
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::io::BufRead;
+use std::path::PathBuf;
 
+mod anchor;
+mod checkpoint;
 mod ndjson;
 
 #[derive(Parser)]
@@ -37,32 +42,84 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         batch_size: usize,
     },
+    /// Makes an Ed25519 key pair for signing checkpoints: PREFIX.key (private, mode 0600; keep it
+    /// where the database and its administrators cannot reach) and PREFIX.pub.
+    Keygen {
+        #[arg(long, default_value = "auditlog-checkpoint")]
+        out: PathBuf,
+    },
+    /// Signs the chain head (audit_chain_head()) into the next checkpoint file in DIR, naming the
+    /// previous checkpoint's hash, and stores a copy in the database. Run it on a schedule: a
+    /// checkpoint is written even when no event arrived, so silence shows.
+    Checkpoint {
+        /// The private key file from keygen.
+        #[arg(long)]
+        key: PathBuf,
+        /// Where checkpoint files are kept (best: write-once storage the database cannot touch).
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Checks every checkpoint in DIR (signature, chain) and that the database still holds
+    /// exactly the history each one signed; names truncation, rewriting and forgery. Exits 1 on
+    /// any problem.
+    Verify {
+        #[arg(long)]
+        dir: PathBuf,
+        /// The public key file from keygen.
+        #[arg(long)]
+        pubkey: PathBuf,
+    },
+    /// Checks an inclusion proof (from audit_inclusion_proof()) against a signed checkpoint,
+    /// without the database.
+    VerifyProof {
+        #[arg(long)]
+        proof: PathBuf,
+        #[arg(long)]
+        checkpoint: PathBuf,
+        #[arg(long)]
+        pubkey: PathBuf,
+    },
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
+    let url = &cli.database_url;
     match cli.command {
-        Command::Send { file, batch_size } => {
-            send(&cli.database_url, &file, batch_size.max(1)).await
+        Command::Send { file, batch_size } => send(url, &file, batch_size.max(1)).await,
+        Command::Keygen { out } => anchor::keygen(&out),
+        Command::Checkpoint { key, dir } => {
+            anchor::checkpoint(&connect(url).await?, &key, &dir).await
+        }
+        Command::Verify { dir, pubkey } => {
+            let problems = anchor::verify(&connect(url).await?, &dir, &pubkey).await?;
+            if problems.is_empty() {
+                println!("all checkpoints verify, and the database holds the history they signed");
+                return Ok(());
+            }
+            for p in &problems {
+                println!("{p}");
+            }
+            std::process::exit(1);
+        }
+        Command::VerifyProof {
+            proof,
+            checkpoint,
+            pubkey,
+        } => {
+            println!("{}", anchor::verify_proof(&proof, &checkpoint, &pubkey)?);
+            Ok(())
         }
     }
 }
 
-async fn send(url: &str, file: &str, batch_size: usize) -> Result<()> {
-    let input: Box<dyn BufRead> = if file == "-" {
-        Box::new(std::io::stdin().lock())
-    } else {
-        Box::new(std::io::BufReader::new(
-            std::fs::File::open(file).with_context(|| format!("opening {file}"))?,
-        ))
-    };
-    let (mut client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+/// Connects, and prints the server's notices (audit_log()'s warnings about malformed context
+/// values among them).
+async fn connect(url: &str) -> Result<tokio_postgres::Client> {
+    let (client, mut conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
         .context("connecting to PostgreSQL")?;
     tokio::spawn(async move {
-        // Server notices carry audit_log()'s warnings about malformed context values: show them.
-        let mut conn = conn;
         let mut messages = futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
         while let Some(msg) = futures_util::StreamExt::next(&mut messages).await {
             match msg {
@@ -77,6 +134,18 @@ async fn send(url: &str, file: &str, batch_size: usize) -> Result<()> {
             }
         }
     });
+    Ok(client)
+}
+
+async fn send(url: &str, file: &str, batch_size: usize) -> Result<()> {
+    let input: Box<dyn BufRead> = if file == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::io::BufReader::new(
+            std::fs::File::open(file).with_context(|| format!("opening {file}"))?,
+        ))
+    };
+    let mut client = connect(url).await?;
     let stmt = client.prepare("SELECT audit_log($1, $2, $3)::text").await?;
     let (mut logged, mut rejected) = (0usize, 0usize);
     let mut batch = Vec::with_capacity(batch_size);

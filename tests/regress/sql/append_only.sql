@@ -15,7 +15,7 @@ SELECT t AS "table", regress_try(format('UPDATE audit.%I SET %I = %I', t, c, c))
   FROM (VALUES ('audit_events', 'status'), ('field_access_audit', 'field_path'),
                ('correlation_metadata', 'status'), ('audit_log_integrity', 'event_count'),
                ('compliance_report_cache', 'report_type'), ('audit_alerts', 'status'),
-               ('unsealed_events', 'event_id'), ('event_positions', 'event_hash')) AS x(t, c)
+               ('unsealed_events', 'event_id'), ('event_positions', 'event_hash'), ('checkpoints', 'signature')) AS x(t, c)
  ORDER BY 1;
 
 SET session_replication_role = replica;
