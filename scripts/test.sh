@@ -22,7 +22,9 @@ summary() {
 echo "== tier 1: cargo test (pure Rust)"
 cargo test -p auditlog-core -p auditlog-shim 2>&1 | tee -a "$log"
 
-scripts/pgcluster.sh start "$dir" "$port"
+# pg_cron and the background sealer need preloading; both work in the postgres database.
+scripts/pgcluster.sh start "$dir" "$port" "shared_preload_libraries = 'pg_cron,auditlog'" \
+  "cron.database_name = 'postgres'" "auditlog.seal_database = 'postgres'" "auditlog.seal_interval = 1"
 echo "== tier 2: pg_regress"
 if ! scripts/regress.sh "$dir" "$port" "$dir/regress" 2>&1 | tee -a "$log"; then
   cat "$dir/regress/regression.diffs" || true

@@ -14,6 +14,7 @@ mod internal;
 mod log;
 mod proof;
 mod seal;
+mod sealer;
 mod spi_cache;
 mod store;
 mod taxonomy;
@@ -29,6 +30,7 @@ extension_sql_file!("../../sql/finalize.sql", name = "finalize", finalize);
 pub extern "C-unwind" fn _PG_init() {
     gucs::init();
     taxonomy::init();
+    sealer::init();
 }
 
 /// Required by `cargo pgrx test`.
