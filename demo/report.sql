@@ -21,6 +21,8 @@ SELECT event_type, classification ->> 'category' AS category, classification ->>
   FROM audit.audit_events ORDER BY 4 DESC, "timestamp" LIMIT 8;
 \echo 'Field-level access'
 SELECT field_path, operation_type, access_granted, coalesce(denial_reason, '') AS denial_reason FROM audit.field_access_audit ORDER BY "timestamp";
-\echo 'Integrity: every stored hash recomputed from its row'
-SELECT count(*) AS events_checked, count(*) FILTER (WHERE integrity_hash = audit.event_integrity_hash(e)) AS hashes_match
-  FROM audit.audit_events e;
+\echo 'Integrity: sealed into a hash chain, then every event and batch verified'
+SELECT kind, detail FROM verify_audit_chain();
+SELECT id AS batch, event_count AS events, left(merkle_root, 16) AS merkle_root, left(batch_hash, 16) AS batch_hash,
+       left(prev_batch_hash, 16) AS prev_batch_hash, verification_status
+  FROM audit.audit_log_integrity ORDER BY id;

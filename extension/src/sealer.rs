@@ -16,9 +16,10 @@ pub fn init() {
     GucRegistry::define_string_guc(
         c"auditlog.seal_database",
         c"Database in which the background sealer seals events.",
-        c"The database where CREATE EXTENSION auditlog was run; takes effect at server start.",
+        c"The database where CREATE EXTENSION auditlog was run; the sealer reads it when it starts.",
         &SEAL_DATABASE,
-        GucContext::Postmaster,
+        // Not Postmaster: a backend that loads the library after startup may not define those.
+        GucContext::Sighup,
         GucFlags::default(),
     );
     GucRegistry::define_int_guc(
