@@ -47,8 +47,10 @@ fn hash32(hex_text: &str) -> Hash {
 #[search_path(audit, pg_catalog, pg_temp)]
 fn seal_audit_events() -> i64 {
     Spi::connect_mut(|client| {
+        // Run as a writing statement, so that every statement after it takes a fresh snapshot and
+        // sees the batch that a seal holding the lock just before us committed.
         let locked: Option<bool> = client
-            .select(
+            .update(
                 "SELECT pg_try_advisory_xact_lock($1)",
                 Some(1),
                 &[SEAL_LOCK.into()],
