@@ -142,26 +142,24 @@ pub fn verify_batch(
             );
             continue;
         }
-        while expected < p {
+        for gone in expected..p {
             problem(
                 Kind::MissingEvent,
-                Some(expected),
+                Some(gone),
                 None,
                 "the sealed position is gone".into(),
             );
-            expected += 1;
         }
         expected = p + 1;
         in_range.push(r);
     }
-    while expected <= b.batch.last_position {
+    for gone in expected..=b.batch.last_position {
         problem(
             Kind::MissingEvent,
-            Some(expected),
+            Some(gone),
             None,
             "the sealed position is gone".into(),
         );
-        expected += 1;
     }
 
     // Each event against what was sealed.

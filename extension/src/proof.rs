@@ -21,8 +21,7 @@ fn chained(b: StoredBatch) -> ChainedBatch {
 #[pg_extern(stable, security_definer)]
 #[search_path(audit, pg_catalog, pg_temp)]
 fn audit_chain_head() -> JsonB {
-    let head = Spi::connect(|client| chain::last(client))
-        .unwrap_or_else(|e| error!("audit_chain_head: {e}"));
+    let head = Spi::connect(chain::last).unwrap_or_else(|e| error!("audit_chain_head: {e}"));
     JsonB(match head {
         Some(b) => json!({
             "batch_id": b.batch.batch_id,
@@ -50,7 +49,7 @@ fn audit_inclusion_proof(event_id: Uuid) -> JsonB {
         let q = "SELECT b.id FROM audit.event_positions p
                    JOIN audit.audit_log_integrity b ON p.position BETWEEN b.first_position AND b.last_position
                   WHERE p.event_id = $1";
-        let found = client.select(q, Some(1), &[event_id.into()])?.into_iter().next();
+        let found = client.select(q, Some(1), &[event_id.into()])?.next();
         let Some(batch_id) = found.map(|r| r.get::<i64>(1)).transpose()?.flatten() else {
             error!("audit_inclusion_proof: event {event_id} is not sealed yet (seal_audit_events() seals it)");
         };

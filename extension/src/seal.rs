@@ -61,10 +61,11 @@ fn seal_audit_events() -> i64 {
             return Ok(0);
         }
         let prev = chain::last(client)?;
-        let mut next_position = prev.as_ref().map_or(1, |p| p.batch.last_position + 1);
+        let first_position = prev.as_ref().map_or(1, |p| p.batch.last_position + 1);
         let mut leaves = Vec::new();
         let mut times = (i64::MAX, i64::MIN);
-        for row in with_internal(|| client.update(TAKE, None, &[]))? {
+        let taken = with_internal(|| client.update(TAKE, None, &[]))?;
+        for (position, row) in (first_position..).zip(taken) {
             let event_id: pgrx::datum::Uuid = row.get(1)?.expect("event_id is NOT NULL");
             let ts = store::pg_to_unix_us(
                 row.get::<TimestampWithTimeZone>(2)?
@@ -74,12 +75,11 @@ fn seal_audit_events() -> i64 {
             let classification: JsonB = row.get(4)?.expect("classification is NOT NULL");
             times = (times.0.min(ts), times.1.max(ts));
             leaves.push(SealedLeaf {
-                position: next_position,
+                position,
                 event_id: uuid::Uuid::from_bytes(*event_id.as_bytes()),
                 event_hash: hash32(&integrity),
                 classification_hash: classification_hash(&classification.0),
             });
-            next_position += 1;
         }
         if leaves.is_empty() {
             return Ok(0);

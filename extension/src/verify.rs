@@ -32,7 +32,6 @@ fn rows(client: &SpiClient<'_>, b: &StoredBatch) -> SpiResult<Vec<SealedRow>> {
     let args = [b.batch.first_position.into(), b.batch.last_position.into()];
     client
         .select(ROWS, None, &args)?
-        .into_iter()
         .map(|r| {
             let event_id = uuid(r.get::<Uuid>(2)?.expect("NOT NULL"));
             let leaf = SealedLeaf {
@@ -107,7 +106,6 @@ fn against_checkpoints(client: &SpiClient<'_>) -> SpiResult<Vec<Problem>> {
               ORDER BY c.seq";
     client
         .select(q, None, &[])?
-        .into_iter()
         .map(|r| {
             let (seq, batch_id) = (r.get::<i64>(1)?.unwrap_or_default(), r.get::<i64>(2)?);
             let gone = r.get::<String>(3)?.is_none();
@@ -137,7 +135,6 @@ fn unaccounted(client: &SpiClient<'_>, last_position: i64) -> SpiResult<Vec<Prob
            AND NOT EXISTS (SELECT FROM audit.unsealed_events u WHERE u.event_id = e.event_id)";
     client
         .select(q, None, &[last_position.into()])?
-        .into_iter()
         .map(|r| {
             let position = r.get::<i64>(1)?;
             Ok(Problem {
@@ -158,6 +155,7 @@ fn unaccounted(client: &SpiClient<'_>, last_position: i64) -> SpiResult<Vec<Prob
 /// problem, or a single `ok` row that says what was verified.
 #[pg_extern(volatile, security_definer)]
 #[search_path(audit, pg_catalog, pg_temp)]
+#[allow(clippy::type_complexity)] // pgrx reads the column names from this signature
 fn verify_audit_chain(
     p_from_batch: default!(i64, 1),
     p_to_batch: default!(Option<i64>, "NULL"),

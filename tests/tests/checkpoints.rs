@@ -125,13 +125,7 @@ async fn checkpoints_catch_what_the_database_alone_cannot() {
     db.batch_execute(cut).await.unwrap();
     let out = fails(&["verify", "--dir", s(&cps), "--pubkey", s(&public)]);
     assert!(out.contains("truncated tail"), "{out}");
-    let kinds: Vec<String> = db
-        .query("SELECT kind FROM verify_audit_chain()", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let kinds = common::verify_kinds(&db).await;
     assert_eq!(kinds, ["truncated_tail"]);
     // ...and the shim refuses to sign over the cut.
     let out = fails(&["checkpoint", "--key", s(&key), "--dir", s(&cps)]);
@@ -145,13 +139,7 @@ async fn checkpoints_catch_what_the_database_alone_cannot() {
     ))
     .await
     .unwrap();
-    let kinds: Vec<String> = db
-        .query("SELECT kind FROM verify_audit_chain()", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let kinds = common::verify_kinds(&db).await;
     assert_eq!(kinds, ["ok"], "the rewritten chain is consistent in itself");
     let out = fails(&["verify", "--dir", s(&cps), "--pubkey", s(&public)]);
     assert!(out.contains("history rewritten"), "{out}");

@@ -154,12 +154,6 @@ async fn writers_and_sealing_at_once_seal_every_event_exactly_once() {
             true
         )
     );
-    let verdict: Vec<String> = c
-        .query("SELECT kind FROM verify_audit_chain()", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let verdict = common::verify_kinds(&c).await;
     assert_eq!(verdict, ["ok"]);
 }

@@ -46,13 +46,7 @@ async fn the_background_sealer_seals_new_events() {
         sealed == 5
     })
     .await;
-    let kinds: Vec<String> = db
-        .query("SELECT kind FROM verify_audit_chain()", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let kinds = common::verify_kinds(&db).await;
     assert_eq!(kinds, ["ok"]);
 }
 

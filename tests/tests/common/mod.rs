@@ -67,3 +67,12 @@ pub async fn fresh_db(name: &str) -> Client {
         .unwrap();
     client
 }
+
+/// The kinds verify_audit_chain() reports: `["ok"]` when all is well.
+pub async fn verify_kinds(client: &Client) -> Vec<String> {
+    let rows = client
+        .query("SELECT kind FROM verify_audit_chain()", &[])
+        .await
+        .unwrap();
+    rows.iter().map(|r| r.get(0)).collect()
+}
