@@ -139,8 +139,13 @@ CREATE INDEX correlation_metadata_status_idx ON audit.correlation_metadata (stat
 -- Sealing (see extension/src/seal.rs). Events wait in unsealed_events until a seal gives them
 -- gapless positions in event_positions and records a batch in audit_log_integrity: a Merkle root
 -- over the batch's leaves, chained to the previous batch.
+-- No index: the sealer reads and empties the whole queue. The hashes are the ones the seal
+-- records, computed by audit_log() so that sealing reads nothing else.
 CREATE TABLE audit.unsealed_events (
-    event_id uuid NOT NULL          -- no index: the sealer reads and empties the whole queue
+    event_id            uuid NOT NULL,
+    "timestamp"         timestamptz NOT NULL,
+    event_hash          bytea NOT NULL,
+    classification_hash bytea NOT NULL
 );
 
 CREATE TABLE audit.event_positions (

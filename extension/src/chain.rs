@@ -52,3 +52,8 @@ pub fn range(client: &SpiClient<'_>, from: i64, to: Option<i64>) -> SpiResult<Ve
     let rows = client.select(q.as_str(), None, &[from.into(), to.into()])?;
     rows.into_iter().map(|r| read(&r)).collect()
 }
+
+/// A stored SHA-256; one that is not 32 bytes reads as zeros, which verification reports.
+pub fn hash32(bytes: Option<Vec<u8>>) -> auditlog_core::merkle::Hash {
+    bytes.and_then(|b| b.try_into().ok()).unwrap_or([0; 32])
+}

@@ -1,7 +1,6 @@
 //! `audit_chain_head()` and `audit_inclusion_proof(event_id)`: what an outside checker needs.
 
 use crate::chain;
-use auditlog_core::merkle::Hash;
 use auditlog_core::proof::{ChainedBatch, Proof};
 use auditlog_core::seal::{SealedLeaf, GENESIS};
 use auditlog_core::verify::StoredBatch;
@@ -36,10 +35,6 @@ fn audit_chain_head() -> JsonB {
     })
 }
 
-fn hash32(bytes: Option<Vec<u8>>) -> Hash {
-    bytes.and_then(|b| b.try_into().ok()).unwrap_or([0; 32])
-}
-
 /// The proof that a sealed event is in the chain: its leaf, the audit path to its batch's root,
 /// and the batch records from its batch to the head. `auditlog-shim verify-proof` checks it.
 #[pg_extern(stable, security_definer)]
@@ -64,8 +59,8 @@ fn audit_inclusion_proof(event_id: Uuid) -> JsonB {
             let l = SealedLeaf {
                 position: r.get(1)?.expect("NOT NULL"),
                 event_id: uuid::Uuid::from_bytes(*id.as_bytes()),
-                event_hash: hash32(r.get(3)?),
-                classification_hash: hash32(r.get(4)?),
+                event_hash: chain::hash32(r.get(3)?),
+                classification_hash: chain::hash32(r.get(4)?),
             };
             hashes.push(l.leaf_hash());
             if id == event_id {

@@ -9,21 +9,15 @@
 
 use crate::internal::with_internal;
 use crate::{chain, store};
-use auditlog_core::merkle::Hash;
-use auditlog_core::seal::{classification_hash, next_batch, SealedLeaf};
-use pgrx::datum::{JsonB, TimestampWithTimeZone};
+use auditlog_core::seal::{next_batch, SealedLeaf};
+use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
 
 /// "auditlog" in ASCII: the advisory lock key that serialises sealers.
 const SEAL_LOCK: i64 = 0x6175_6469_746c_6f67;
 
-const TAKE: &str = "
-    WITH q AS (DELETE FROM audit.unsealed_events RETURNING event_id)
-    SELECT e.event_id, e.\"timestamp\", e.integrity_hash, e.classification
-      FROM audit.audit_events e
-     WHERE e.event_id IN (SELECT event_id FROM q)
-       AND NOT EXISTS (SELECT FROM audit.event_positions p WHERE p.event_id = e.event_id)
-     ORDER BY e.\"timestamp\", e.event_id";
+/// Empties the queue of what this statement sees committed.
+const TAKE: &str = "DELETE FROM audit.unsealed_events RETURNING event_id, \"timestamp\", event_hash, classification_hash";
 
 const INSERT_POSITIONS: &str = "
     INSERT INTO audit.event_positions (position, event_id, event_hash, classification_hash)
@@ -34,13 +28,6 @@ const INSERT_BATCH: &str = "
         (id, prev_batch_hash, merkle_root, first_position, last_position, event_count,
          batch_start_time, batch_end_time, created_at, seal_version, batch_hash)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
-
-fn hash32(hex_text: &str) -> Hash {
-    let mut h = [0u8; 32];
-    // A stored integrity_hash that is not 64 hex digits seals as zeros, which verification reports.
-    let _ = hex::decode_to_slice(hex_text, &mut h);
-    h
-}
 
 /// Seals every committed, unsealed event; returns how many.
 #[pg_extern(volatile, security_definer)]
@@ -62,25 +49,34 @@ fn seal_audit_events() -> i64 {
         }
         let prev = chain::last(client)?;
         let first_position = prev.as_ref().map_or(1, |p| p.batch.last_position + 1);
-        let mut leaves = Vec::new();
-        let mut times = (i64::MAX, i64::MIN);
-        let taken = with_internal(|| client.update(TAKE, None, &[]))?;
-        for (position, row) in (first_position..).zip(taken) {
-            let event_id: pgrx::datum::Uuid = row.get(1)?.expect("event_id is NOT NULL");
-            let ts = store::pg_to_unix_us(
-                row.get::<TimestampWithTimeZone>(2)?
-                    .expect("timestamp is NOT NULL"),
-            );
-            let integrity: String = row.get(3)?.unwrap_or_default();
-            let classification: JsonB = row.get(4)?.expect("classification is NOT NULL");
-            times = (times.0.min(ts), times.1.max(ts));
-            leaves.push(SealedLeaf {
-                position,
-                event_id: uuid::Uuid::from_bytes(*event_id.as_bytes()),
-                event_hash: hash32(&integrity),
-                classification_hash: classification_hash(&classification.0),
-            });
+        let mut taken = Vec::new();
+        for row in with_internal(|| client.update(TAKE, None, &[]))? {
+            let event_id: pgrx::datum::Uuid = row.get(1)?.expect("NOT NULL");
+            let ts = store::pg_to_unix_us(row.get::<TimestampWithTimeZone>(2)?.expect("NOT NULL"));
+            taken.push((
+                ts,
+                uuid::Uuid::from_bytes(*event_id.as_bytes()),
+                chain::hash32(row.get(3)?),
+                chain::hash32(row.get(4)?),
+            ));
         }
+        // Positions follow the events' own order: time, then id.
+        taken.sort_unstable_by_key(|t| (t.0, t.1));
+        let times = (
+            taken.first().map_or(0, |t| t.0),
+            taken.last().map_or(0, |t| t.0),
+        );
+        let leaves: Vec<SealedLeaf> = (first_position..)
+            .zip(taken)
+            .map(
+                |(position, (_, event_id, event_hash, classification_hash))| SealedLeaf {
+                    position,
+                    event_id,
+                    event_hash,
+                    classification_hash,
+                },
+            )
+            .collect();
         if leaves.is_empty() {
             return Ok(0);
         }

@@ -63,8 +63,8 @@ const INSERT_EVENT: &str = "
              parent_correlation_id, ip_address, user_agent, user_context, status, enrichment_data,
              classification, context_errors, integrity_hash, hash_version, created_at, updated_at)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::inet, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
-        RETURNING event_id)
-    INSERT INTO audit.unsealed_events SELECT event_id FROM e";
+        RETURNING event_id, \"timestamp\")
+    INSERT INTO audit.unsealed_events SELECT event_id, \"timestamp\", $20, $21 FROM e";
 
 const INSERT_FIELD_ACCESS: &str = "
     INSERT INTO audit.field_access_audit
@@ -133,9 +133,14 @@ pub fn write(client: &mut SpiClient<'_>, b: &Built, given: &Given) -> SpiResult<
             oid(pg_sys::INT2OID),
             ts,
             ts,
+            oid(pg_sys::BYTEAOID),
+            oid(pg_sys::BYTEAOID),
         ],
     )?;
-    let args: [DatumWithOid; 19] = [
+    // What the seal will record for this event, computed here where the values are at hand.
+    let event_hash = hex::decode(&b.integrity_hash).expect("a hex digest");
+    let classification_hash = auditlog_core::seal::classification_hash(&e.classification).to_vec();
+    let args: [DatumWithOid; 21] = [
         uuid(e.event_id).into(),
         unix_us_to_pg(e.timestamp_us).into(),
         e.event_type.as_str().into(),
@@ -155,6 +160,8 @@ pub fn write(client: &mut SpiClient<'_>, b: &Built, given: &Given) -> SpiResult<
         e.hash_version.into(),
         unix_us_to_pg(e.created_at_us).into(),
         unix_us_to_pg(e.updated_at_us).into(),
+        event_hash.into(),
+        classification_hash.into(),
     ];
     crate::correlation::insert_rolled_up(client, e, b.classification.risk_score, |client| {
         client.update(&*plan, None, &args).map(drop)

@@ -3,7 +3,6 @@
 
 use crate::internal::with_internal;
 use crate::{chain, store};
-use auditlog_core::merkle::Hash;
 use auditlog_core::seal::SealedLeaf;
 use auditlog_core::verify::{verify_batch, CurrentEvent, Kind, Problem, SealedRow, StoredBatch};
 use pgrx::datum::{TimestampWithTimeZone, Uuid};
@@ -20,10 +19,6 @@ const ROWS: &str = "
      WHERE p.position BETWEEN $1 AND $2
      ORDER BY p.position";
 
-fn hash32(bytes: Option<Vec<u8>>) -> Hash {
-    bytes.and_then(|b| b.try_into().ok()).unwrap_or([0; 32])
-}
-
 fn uuid(u: Uuid) -> uuid::Uuid {
     uuid::Uuid::from_bytes(*u.as_bytes())
 }
@@ -37,8 +32,8 @@ fn rows(client: &SpiClient<'_>, b: &StoredBatch) -> SpiResult<Vec<SealedRow>> {
             let leaf = SealedLeaf {
                 position: r.get::<i64>(1)?.expect("NOT NULL"),
                 event_id,
-                event_hash: hash32(r.get(3)?),
-                classification_hash: hash32(r.get(4)?),
+                event_hash: chain::hash32(r.get(3)?),
+                classification_hash: chain::hash32(r.get(4)?),
             };
             let current = if r.get::<bool>(5)? == Some(true) {
                 let ts = r
@@ -50,7 +45,7 @@ fn rows(client: &SpiClient<'_>, b: &StoredBatch) -> SpiResult<Vec<SealedRow>> {
                     recomputed_integrity_hash: r
                         .get::<String>(7)?
                         .ok_or_else(|| "a column is null".to_string()),
-                    classification_hash: hash32(r.get(8)?),
+                    classification_hash: chain::hash32(r.get(8)?),
                     order_key: (ts, event_id),
                 })
             } else {
