@@ -21,6 +21,7 @@ test: install
 
 bench: install
 	bash bench/run.sh
+	bash bench/sealing.sh
 
 fmt:
 	cargo fmt --all
