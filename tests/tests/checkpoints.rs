@@ -90,7 +90,7 @@ async fn checkpoints_catch_what_the_database_alone_cannot() {
     let proof_file = dir.join("proof.json");
     std::fs::write(&proof_file, proof.to_string()).unwrap();
     let last = cps.join("checkpoint-00000003.json");
-    let out = ok(&[
+    let verify_proof = [
         "verify-proof",
         "--proof",
         s(&proof_file),
@@ -98,20 +98,13 @@ async fn checkpoints_catch_what_the_database_alone_cannot() {
         s(&last),
         "--pubkey",
         s(&public),
-    ]);
+    ];
+    let out = ok(&verify_proof);
     assert!(out.contains("at position 3"), "{out}");
     let mut bad = proof.clone();
     bad["leaf"]["event_hash"] = serde_json::json!("00".repeat(32));
     std::fs::write(&proof_file, bad.to_string()).unwrap();
-    let out = fails(&[
-        "verify-proof",
-        "--proof",
-        s(&proof_file),
-        "--checkpoint",
-        s(&last),
-        "--pubkey",
-        s(&public),
-    ]);
+    let out = fails(&verify_proof);
     assert!(out.contains("does not hold"), "{out}");
 
     // Cut the tail: the newest events and their batch record, as a superuser. The database's own
