@@ -7,10 +7,10 @@ use pgrx::datum::{JsonB, TimestampWithTimeZone};
 use pgrx::prelude::*;
 use serde_json::Value;
 
-/// Called through `audit.event_integrity_hash(audit.audit_events)`; takes the columns one by one.
-#[pg_extern(immutable, parallel_safe, schema = "audit")]
+/// A stored row's columns as core's `StoredEvent`, shared by `compute_event_hash()` and
+/// verification so that both read a row the one same way.
 #[allow(clippy::too_many_arguments)]
-fn compute_event_hash(
+pub fn stored_event(
     event_id: pgrx::datum::Uuid,
     timestamp: TimestampWithTimeZone,
     event_type: &str,
@@ -29,8 +29,8 @@ fn compute_event_hash(
     hash_version: i16,
     created_at: TimestampWithTimeZone,
     updated_at: TimestampWithTimeZone,
-) -> String {
-    let e = StoredEvent {
+) -> StoredEvent {
+    StoredEvent {
         event_id: uuid::Uuid::from_bytes(*event_id.as_bytes()),
         timestamp_us: pg_to_unix_us(timestamp),
         event_type: event_type.to_string(),
@@ -54,8 +54,54 @@ fn compute_event_hash(
         created_at_us: pg_to_unix_us(created_at),
         updated_at_us: pg_to_unix_us(updated_at),
         hash_version,
-    };
-    e.integrity_hash().unwrap_or_else(|msg| error!("{msg}"))
+    }
+}
+
+/// Called through `audit.event_integrity_hash(audit.audit_events)`; takes the columns one by one.
+#[pg_extern(immutable, parallel_safe, schema = "audit")]
+#[allow(clippy::too_many_arguments)]
+fn compute_event_hash(
+    event_id: pgrx::datum::Uuid,
+    timestamp: TimestampWithTimeZone,
+    event_type: &str,
+    event_data: JsonB,
+    user_id: Option<i64>,
+    session_id: Option<&str>,
+    correlation_id: &str,
+    parent_correlation_id: Option<&str>,
+    ip_address: Option<&str>,
+    user_agent: Option<&str>,
+    user_context: JsonB,
+    status: &str,
+    enrichment_data: JsonB,
+    classification: JsonB,
+    context_errors: Option<JsonB>,
+    hash_version: i16,
+    created_at: TimestampWithTimeZone,
+    updated_at: TimestampWithTimeZone,
+) -> String {
+    stored_event(
+        event_id,
+        timestamp,
+        event_type,
+        event_data,
+        user_id,
+        session_id,
+        correlation_id,
+        parent_correlation_id,
+        ip_address,
+        user_agent,
+        user_context,
+        status,
+        enrichment_data,
+        classification,
+        context_errors,
+        hash_version,
+        created_at,
+        updated_at,
+    )
+    .integrity_hash()
+    .unwrap_or_else(|msg| error!("{msg}"))
 }
 
 /// SHA-256 of the canonical classification, as sealed beside each event's hash.
