@@ -7,56 +7,6 @@ use pgrx::datum::{JsonB, TimestampWithTimeZone};
 use pgrx::prelude::*;
 use serde_json::Value;
 
-/// A stored row's columns as core's `StoredEvent`, shared by `compute_event_hash()` and
-/// verification so that both read a row the one same way.
-#[allow(clippy::too_many_arguments)]
-pub fn stored_event(
-    event_id: pgrx::datum::Uuid,
-    timestamp: TimestampWithTimeZone,
-    event_type: &str,
-    event_data: JsonB,
-    user_id: Option<i64>,
-    session_id: Option<&str>,
-    correlation_id: &str,
-    parent_correlation_id: Option<&str>,
-    ip_address: Option<&str>,
-    user_agent: Option<&str>,
-    user_context: JsonB,
-    status: &str,
-    enrichment_data: JsonB,
-    classification: JsonB,
-    context_errors: Option<JsonB>,
-    hash_version: i16,
-    created_at: TimestampWithTimeZone,
-    updated_at: TimestampWithTimeZone,
-) -> StoredEvent {
-    StoredEvent {
-        event_id: uuid::Uuid::from_bytes(*event_id.as_bytes()),
-        timestamp_us: pg_to_unix_us(timestamp),
-        event_type: event_type.to_string(),
-        event_data: event_data.0,
-        user_id,
-        session_id: session_id.map(String::from),
-        correlation_id: correlation_id.to_string(),
-        parent_correlation_id: parent_correlation_id.map(String::from),
-        // inet's text is canonicalised the way the insert wrote it.
-        ip_address: ip_address.map(|ip| {
-            ip.parse::<std::net::IpAddr>()
-                .map(|a| a.to_string())
-                .unwrap_or(ip.to_string())
-        }),
-        user_agent: user_agent.map(String::from),
-        user_context: user_context.0,
-        status: status.to_string(),
-        enrichment_data: enrichment_data.0,
-        classification: classification.0,
-        context_errors: context_errors.map(|j| j.0).unwrap_or(Value::Null),
-        created_at_us: pg_to_unix_us(created_at),
-        updated_at_us: pg_to_unix_us(updated_at),
-        hash_version,
-    }
-}
-
 /// Called through `audit.event_integrity_hash(audit.audit_events)`; takes the columns one by one.
 #[pg_extern(immutable, parallel_safe, schema = "audit")]
 #[allow(clippy::too_many_arguments)]
@@ -80,28 +30,32 @@ fn compute_event_hash(
     created_at: TimestampWithTimeZone,
     updated_at: TimestampWithTimeZone,
 ) -> String {
-    stored_event(
-        event_id,
-        timestamp,
-        event_type,
-        event_data,
+    let e = StoredEvent {
+        event_id: uuid::Uuid::from_bytes(*event_id.as_bytes()),
+        timestamp_us: pg_to_unix_us(timestamp),
+        event_type: event_type.to_string(),
+        event_data: event_data.0,
         user_id,
-        session_id,
-        correlation_id,
-        parent_correlation_id,
-        ip_address,
-        user_agent,
-        user_context,
-        status,
-        enrichment_data,
-        classification,
-        context_errors,
+        session_id: session_id.map(String::from),
+        correlation_id: correlation_id.to_string(),
+        parent_correlation_id: parent_correlation_id.map(String::from),
+        // inet's text is canonicalised the way the insert wrote it.
+        ip_address: ip_address.map(|ip| {
+            ip.parse::<std::net::IpAddr>()
+                .map(|a| a.to_string())
+                .unwrap_or(ip.to_string())
+        }),
+        user_agent: user_agent.map(String::from),
+        user_context: user_context.0,
+        status: status.to_string(),
+        enrichment_data: enrichment_data.0,
+        classification: classification.0,
+        context_errors: context_errors.map(|j| j.0).unwrap_or(Value::Null),
+        created_at_us: pg_to_unix_us(created_at),
+        updated_at_us: pg_to_unix_us(updated_at),
         hash_version,
-        created_at,
-        updated_at,
-    )
-    .integrity_hash()
-    .unwrap_or_else(|msg| error!("{msg}"))
+    };
+    e.integrity_hash().unwrap_or_else(|msg| error!("{msg}"))
 }
 
 /// SHA-256 of the canonical classification, as sealed beside each event's hash.

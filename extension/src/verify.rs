@@ -1,100 +1,23 @@
 //! Verification: `verify_audit_chain()` names every break; `verify_audit_batch_integrity()`
 //! keeps the seed's boolean contract; both record each batch's status.
 
-use crate::chain;
-use crate::integrity::stored_event;
 use crate::internal::with_internal;
-use auditlog_core::seal::classification_hash;
+use crate::{chain, store};
 use auditlog_core::seal::SealedLeaf;
 use auditlog_core::verify::{verify_batch, CurrentEvent, Kind, Problem, SealedRow, StoredBatch};
-use pgrx::datum::JsonB;
 use pgrx::datum::{TimestampWithTimeZone, Uuid};
 use pgrx::prelude::*;
-use pgrx::spi::{SpiClient, SpiHeapTupleData, SpiResult};
+use pgrx::spi::{SpiClient, SpiResult};
 
 /// A batch's positions with the events they point at, the hashes recomputed from the rows.
-/// A batch's positions with the events they point at, every column the hash covers.
 const ROWS: &str = "
-    SELECT p.position, p.event_id, p.event_hash, p.classification_hash, e.integrity_hash,
-           e.event_id, e.\"timestamp\", e.event_type, e.event_data, e.user_id, e.session_id,
-           e.correlation_id, e.parent_correlation_id, host(e.ip_address), e.user_agent,
-           e.user_context, e.status, e.enrichment_data, e.classification, e.context_errors,
-           e.hash_version, e.created_at, e.updated_at
+    SELECT p.position, p.event_id, p.event_hash, p.classification_hash, e.event_id IS NOT NULL,
+           e.integrity_hash, CASE WHEN e.event_id IS NOT NULL THEN audit.event_integrity_hash(e) END,
+           audit.classification_hash(e.classification),
+           e.\"timestamp\"
       FROM audit.event_positions p LEFT JOIN audit.audit_events e ON e.event_id = p.event_id
      WHERE p.position BETWEEN $1 AND $2
      ORDER BY p.position";
-
-/// The event in columns 6.. of a ROWS row, if the position still points at one. Both hashes
-/// come from one read of its JSONB columns.
-fn current_event(
-    r: &SpiHeapTupleData<'_>,
-    event_id: uuid::Uuid,
-) -> SpiResult<Option<CurrentEvent>> {
-    let Some(id) = r.get::<Uuid>(6)? else {
-        return Ok(None);
-    };
-    let stored_integrity_hash = r.get::<String>(5)?.unwrap_or_default();
-    let ts = r.get::<TimestampWithTimeZone>(7)?;
-    let text = |i| r.get::<String>(i);
-    let required = (
-        ts,
-        text(8)?,
-        r.get::<JsonB>(9)?,
-        text(12)?,
-        r.get::<JsonB>(16)?,
-        text(17)?,
-    );
-    let jsonb = (r.get::<JsonB>(18)?, r.get::<JsonB>(19)?, r.get::<i16>(21)?);
-    let times = (
-        r.get::<TimestampWithTimeZone>(22)?,
-        r.get::<TimestampWithTimeZone>(23)?,
-    );
-    let (Some(ts), Some(event_type), Some(data), Some(corr), Some(ctx), Some(status)) = required
-    else {
-        return Ok(Some(broken(stored_integrity_hash, event_id)));
-    };
-    let ((Some(enrichment), Some(classification), Some(version)), (Some(created), Some(updated))) =
-        (jsonb, times)
-    else {
-        return Ok(Some(broken(stored_integrity_hash, event_id)));
-    };
-    let e = stored_event(
-        id,
-        ts,
-        &event_type,
-        data,
-        r.get::<i64>(10)?,
-        text(11)?.as_deref(),
-        &corr,
-        text(13)?.as_deref(),
-        text(14)?.as_deref(),
-        text(15)?.as_deref(),
-        ctx,
-        &status,
-        enrichment,
-        classification,
-        r.get::<JsonB>(20)?,
-        version,
-        created,
-        updated,
-    );
-    Ok(Some(CurrentEvent {
-        stored_integrity_hash,
-        recomputed_integrity_hash: e.integrity_hash(),
-        classification_hash: classification_hash(&e.classification),
-        order_key: (e.timestamp_us, event_id),
-    }))
-}
-
-/// An event row with a required column emptied: it cannot be hashed, which is a finding.
-fn broken(stored_integrity_hash: String, event_id: uuid::Uuid) -> CurrentEvent {
-    CurrentEvent {
-        stored_integrity_hash,
-        recomputed_integrity_hash: Err("a column the hash covers is null".into()),
-        classification_hash: [0; 32],
-        order_key: (i64::MIN, event_id),
-    }
-}
 
 fn uuid(u: Uuid) -> uuid::Uuid {
     uuid::Uuid::from_bytes(*u.as_bytes())
@@ -112,7 +35,22 @@ fn rows(client: &SpiClient<'_>, b: &StoredBatch) -> SpiResult<Vec<SealedRow>> {
                 event_hash: chain::hash32(r.get(3)?),
                 classification_hash: chain::hash32(r.get(4)?),
             };
-            let current = current_event(&r, event_id)?;
+            let current = if r.get::<bool>(5)? == Some(true) {
+                let ts = r
+                    .get::<TimestampWithTimeZone>(9)?
+                    .map(store::pg_to_unix_us)
+                    .unwrap_or_default();
+                Some(CurrentEvent {
+                    stored_integrity_hash: r.get::<String>(6)?.unwrap_or_default(),
+                    recomputed_integrity_hash: r
+                        .get::<String>(7)?
+                        .ok_or_else(|| "a column is null".to_string()),
+                    classification_hash: chain::hash32(r.get(8)?),
+                    order_key: (ts, event_id),
+                })
+            } else {
+                None
+            };
             Ok(SealedRow { leaf, current })
         })
         .collect()
