@@ -7,59 +7,94 @@
 //! JCS always prints, so the two forms never meet). Every I-JSON number is canonicalised exactly as
 //! RFC 8785 says.
 
-use serde_json::{Number, Value};
+use serde_json::Value;
 
-/// Appends the canonical form of `value` to `out`.
-pub fn write_canonical(value: &Value, out: &mut String) {
-    match value {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => write_number(n, out),
-        Value::String(s) => write_string(s, out),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_canonical(item, out);
+/// A JSON document that can write its own RFC 8785 form: serde_json's `Value` here, the
+/// stored `jsonb` in the extension, which walks its binary form instead of printing and parsing
+/// text. Both share the scalar and key-order rules below.
+pub trait Canonical {
+    /// Appends the canonical form to `out`.
+    fn write_canonical(&self, out: &mut String);
+}
+
+impl Canonical for Value {
+    fn write_canonical(&self, out: &mut String) {
+        match self {
+            Value::Null => out.push_str("null"),
+            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::Number(n) => write_number(&n.to_string(), out),
+            Value::String(s) => write_string(s, out),
+            Value::Array(items) => write_array(items.iter(), out, |v, out| v.write_canonical(out)),
+            Value::Object(map) => {
+                let mut members: Vec<(&str, &Value)> =
+                    map.iter().map(|(k, v)| (k.as_str(), v)).collect();
+                write_object(&mut members, out, |v, out| v.write_canonical(out));
             }
-            out.push(']');
-        }
-        Value::Object(map) => {
-            out.push('{');
-            // serde_json's map iterates in byte order, which is RFC 8785's UTF-16 order unless a
-            // key holds a character beyond U+FFFF (a 4-byte UTF-8 sequence, lead byte >= 0xF0).
-            if map.keys().any(|k| k.bytes().any(|b| b >= 0xF0)) {
-                let mut keys: Vec<(&String, Vec<u16>)> = map
-                    .keys()
-                    .map(|k| (k, k.encode_utf16().collect()))
-                    .collect();
-                keys.sort_by(|a, b| a.1.cmp(&b.1));
-                write_members(keys.into_iter().map(|(k, _)| (k, &map[k.as_str()])), out);
-            } else {
-                write_members(map.iter(), out);
-            }
-            out.push('}');
         }
     }
 }
 
-fn write_members<'a>(members: impl Iterator<Item = (&'a String, &'a Value)>, out: &mut String) {
-    for (i, (k, v)) in members.enumerate() {
+/// An absent value is JSON null.
+impl<T: Canonical> Canonical for Option<T> {
+    fn write_canonical(&self, out: &mut String) {
+        match self {
+            Some(v) => v.write_canonical(out),
+            None => out.push_str("null"),
+        }
+    }
+}
+
+/// Appends the canonical form of `value` to `out`.
+pub fn write_canonical(value: &impl Canonical, out: &mut String) {
+    value.write_canonical(out);
+}
+
+/// `[a,b,...]`, each element written by `write`.
+pub fn write_array<T>(
+    items: impl Iterator<Item = T>,
+    out: &mut String,
+    mut write: impl FnMut(T, &mut String),
+) {
+    out.push('[');
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write(item, out);
+    }
+    out.push(']');
+}
+
+/// `{"k":v,...}` with the members in RFC 8785 order, the keys compared as UTF-16 code units.
+/// `members` may come in any order; they are sorted in place.
+pub fn write_object<V>(
+    members: &mut [(&str, V)],
+    out: &mut String,
+    mut write: impl FnMut(&V, &mut String),
+) {
+    // Byte order is UTF-16 order unless a key holds a character beyond U+FFFF (a 4-byte UTF-8
+    // sequence, lead byte >= 0xF0); only then are the code units compared.
+    if members.iter().any(|(k, _)| k.bytes().any(|b| b >= 0xF0)) {
+        members.sort_unstable_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+    } else if !members.is_sorted_by(|a, b| a.0 <= b.0) {
+        members.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    }
+    out.push('{');
+    for (i, (k, v)) in members.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
         write_string(k, out);
         out.push(':');
-        write_canonical(v, out);
+        write(v, out);
     }
+    out.push('}');
 }
 
 /// The canonical form of `value` as a string.
-pub fn to_canonical_string(value: &Value) -> String {
+pub fn to_canonical_string(value: &impl Canonical) -> String {
     let mut out = String::with_capacity(256);
-    write_canonical(value, &mut out);
+    value.write_canonical(&mut out);
     out
 }
 
@@ -92,18 +127,18 @@ pub fn write_string(s: &str, out: &mut String) {
     out.push('"');
 }
 
-fn write_number(n: &Number, out: &mut String) {
-    let text = n.to_string();
+/// A JSON number, given as its text, in canonical form.
+pub fn write_number(text: &str, out: &mut String) {
     // Fast path: an integer of at most 15 digits is exactly a double, and JCS prints it as is.
-    let digits = text.strip_prefix('-').unwrap_or(&text);
+    let digits = text.strip_prefix('-').unwrap_or(text);
     if digits.len() <= 15
         && digits.bytes().all(|b| b.is_ascii_digit())
         && (digits == "0" || !digits.starts_with('0'))
     {
-        out.push_str(if text == "-0" { "0" } else { &text });
+        out.push_str(if text == "-0" { "0" } else { text });
         return;
     }
-    let exact = Decimal::parse(&text);
+    let exact = Decimal::parse(text);
     if let Some(dec) = &exact {
         if dec.digits.is_empty() {
             out.push('0');
@@ -123,7 +158,7 @@ fn write_number(n: &Number, out: &mut String) {
     match exact {
         Some(dec) => dec.write_exact(out),
         // serde_json only yields valid JSON numbers, which always parse.
-        None => out.push_str(&text),
+        None => out.push_str(text),
     }
 }
 
@@ -201,7 +236,7 @@ mod tests {
     use serde_json::json;
 
     fn canon(text: &str) -> String {
-        to_canonical_string(&serde_json::from_str(text).unwrap())
+        to_canonical_string(&serde_json::from_str::<Value>(text).unwrap())
     }
 
     #[test]

@@ -6,32 +6,33 @@
 //! fractional digits (`2026-11-27T12:00:00.000000Z`), Postgres's own precision, so neither the
 //! session's TimeZone nor DateStyle can change them. Absent values are JSON null.
 
-use crate::canonical::{write_canonical, write_string};
+use crate::canonical::{write_string, Canonical};
 use chrono::{DateTime, SecondsFormat};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 pub const HASH_VERSION: i16 = 1;
 
-/// One `audit.audit_events` row as it is stored.
+/// One `audit.audit_events` row as it is stored. `J` is how its JSON columns are held: serde
+/// values when the event is built, the stored jsonb when the extension recomputes the hash.
 #[derive(Clone, Debug, PartialEq)]
-pub struct StoredEvent {
+pub struct StoredEvent<J = Value> {
     pub event_id: uuid::Uuid,
     /// Microseconds since the Unix epoch.
     pub timestamp_us: i64,
     pub event_type: String,
-    pub event_data: Value,
+    pub event_data: J,
     pub user_id: Option<i64>,
     pub session_id: Option<String>,
     pub correlation_id: String,
     pub parent_correlation_id: Option<String>,
     pub ip_address: Option<String>,
     pub user_agent: Option<String>,
-    pub user_context: Value,
+    pub user_context: J,
     pub status: String,
-    pub enrichment_data: Value,
-    pub classification: Value,
-    pub context_errors: Value,
+    pub enrichment_data: J,
+    pub classification: J,
+    pub context_errors: J,
     pub created_at_us: i64,
     pub updated_at_us: i64,
     pub hash_version: i16,
@@ -47,19 +48,19 @@ pub fn format_timestamp_us(us: i64) -> String {
 }
 
 /// One field of the pre-image.
-enum Field<'a> {
-    Json(&'a Value),
+enum Field<'a, J> {
+    Json(&'a J),
     Text(Option<&'a str>),
     Int(Option<i64>),
     Time(i64),
 }
 
-impl StoredEvent {
+impl<J: Canonical> StoredEvent<J> {
     /// The canonical pre-image, written directly: the keys below are in RFC 8785 order, so no
     /// intermediate JSON value is built (tests check it against the generic canonicaliser).
     pub fn preimage(&self) -> String {
         let event_id = self.event_id.to_string();
-        let fields: [(&str, Field); 18] = [
+        let fields: [(&str, Field<J>); 18] = [
             ("classification", Field::Json(&self.classification)),
             ("context_errors", Field::Json(&self.context_errors)),
             ("correlation_id", Field::Text(Some(&self.correlation_id))),
@@ -91,7 +92,7 @@ impl StoredEvent {
             write_string(key, &mut out);
             out.push(':');
             match field {
-                Field::Json(v) => write_canonical(v, &mut out),
+                Field::Json(v) => v.write_canonical(&mut out),
                 Field::Text(Some(t)) => write_string(t, &mut out),
                 Field::Int(Some(n)) => out.push_str(&n.to_string()),
                 Field::Text(None) | Field::Int(None) => out.push_str("null"),

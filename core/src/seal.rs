@@ -4,11 +4,11 @@
 //! integrity hash (32 bytes) || classification hash (32 bytes), hashed as an RFC 9162 leaf. The
 //! batch hash is SHA-256 over the RFC 8785 form of the batch record, previous batch hash included.
 
-use crate::canonical::{to_canonical_string, write_canonical};
+use crate::canonical::{to_canonical_string, Canonical};
 use crate::hash::format_timestamp_us;
 use crate::merkle::{self, Hash};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 pub const SEAL_VERSION: i16 = 1;
@@ -17,9 +17,9 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 
 /// SHA-256 of the canonical classification: sealed beside the event hash so that verification
 /// can tell a re-scored event from an edited one.
-pub fn classification_hash(classification: &Value) -> Hash {
+pub fn classification_hash(classification: &impl Canonical) -> Hash {
     let mut s = String::with_capacity(512);
-    write_canonical(classification, &mut s);
+    classification.write_canonical(&mut s);
     Sha256::digest(s.as_bytes()).into()
 }
 
@@ -171,7 +171,7 @@ mod tests {
         );
         assert_eq!(
             classification_hash(&json!({"a": 1, "b": 2})),
-            classification_hash(&serde_json::from_str(r#"{"b":2,"a":1}"#).unwrap())
+            classification_hash(&serde_json::from_str::<serde_json::Value>(r#"{"b":2,"a":1}"#).unwrap())
         );
     }
 }

@@ -11,6 +11,7 @@ mod correlation;
 mod gucs;
 mod integrity;
 mod internal;
+mod jsonb;
 mod log;
 mod proof;
 mod seal;

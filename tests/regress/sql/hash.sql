@@ -18,6 +18,28 @@ SELECT count(*) FILTER (WHERE integrity_hash <> audit.event_integrity_hash(e)) A
 RESET TimeZone; RESET DateStyle; RESET IntervalStyle; RESET extra_float_digits;
 SELECT count(*) FILTER (WHERE integrity_hash <> audit.event_integrity_hash(e)) AS mismatches FROM audit.audit_events e;
 
+-- Verification walks the stored jsonb without printing it: every shape must hash as the
+-- insert hashed it. jsonb keeps keys by length first ("bb" before "aaa"), RFC 8785 by UTF-16
+-- code units (U+10000 before U+E000); scalars, escapes, nesting, empty containers, big numbers.
+SELECT audit_log('auth.logout',
+    $j${"bb": [1, -0, 1.50, 1e400, -2.5e-7, 12345678901234567890123, true, false, null, "x"],
+        "aaa": {"\u00e9": {"": [], "z": {}}, "\ud800\udc00": "astral", "\ue000": "bmp"},
+        "c": "tab\t quote\" nl\n \u0001 \u2028", "d": [[["deep"]]], "e": ""}$j$,
+    '{"correlation_id": "CORR_HASH", "ip_address": "2001:db8::1"}') IS NOT NULL AS logged_shapes;
+SELECT count(*) FILTER (WHERE integrity_hash <> audit.event_integrity_hash(e)) AS mismatches,
+       count(*) FILTER (WHERE u.classification_hash IS NOT NULL
+                          AND u.classification_hash <> audit.classification_hash(e.classification)) AS class_mismatches
+  FROM audit.audit_events e LEFT JOIN audit.unsealed_events u USING (event_id);
+
+-- Known answers for the stored-jsonb walk: the hash is SHA-256 of exactly this canonical text.
+SELECT j, audit.classification_hash(j::jsonb) = sha256(convert_to(canonical, 'UTF8')) AS canonical
+  FROM (VALUES ('{"bb": 1, "aaa": 2}', '{"aaa":2,"bb":1}'),
+               ('{"\ue000": 1, "\ud800\udc00": 2}', E'{"\U00010000":2,"\ue000":1}'),
+               ('[1.50, -0, 1e2, 1E-7, 0.1, 12345678901234567]', '[1.5,0,100,1e-7,0.1,1.2345678901234567e16]'),
+               ('{"a": [{"b": null, "a": true}, [], {}], "s": "\u0001\"\\/"}', '{"a":[{"a":true,"b":null},[],{}],"s":"\u0001\"\\/"}'),
+               ('"scalar"', '"scalar"'),
+               ('12345678901234567890123', '1.2345678901234567890123e22')) AS t(j, canonical);
+
 -- Numbers are stored as given, even beyond a double's precision, and such digits are hashed.
 SELECT audit_log('auth.logout', '{"amount": 12345678901234567890123, "rate": 0.10000000000000001}',
                  '{"correlation_id": "CORR_HASH"}') AS big_id \gset

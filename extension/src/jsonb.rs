@@ -1,0 +1,109 @@
+//! Stored `jsonb` written in canonical form straight from its binary layout. Verification hashes
+//! every sealed event again; printing each jsonb as text and parsing it back was most of that
+//! cost.
+
+use auditlog_core::canonical::{write_array, write_number, write_object, write_string, Canonical};
+use pgrx::callconv::{Arg, ArgAbi};
+use pgrx::pg_sys::{self, JsonbIteratorToken as Tok};
+use pgrx::pgrx_sql_entity_graph::metadata::{
+    ArgumentError, ReturnsError, ReturnsRef, SqlMappingRef, SqlTranslatable,
+};
+use pgrx::prelude::*;
+use std::ffi::CStr;
+
+/// A detoasted `jsonb` argument, valid for the call it was passed to.
+pub struct StoredJsonb(*mut pg_sys::Jsonb);
+
+impl FromDatum for StoredJsonb {
+    unsafe fn from_polymorphic_datum(
+        datum: pg_sys::Datum,
+        is_null: bool,
+        _: pg_sys::Oid,
+    ) -> Option<Self> {
+        (!is_null).then(|| StoredJsonb(pg_sys::pg_detoast_datum(datum.cast_mut_ptr()).cast()))
+    }
+}
+
+unsafe impl<'fcx> ArgAbi<'fcx> for StoredJsonb {
+    unsafe fn unbox_arg_unchecked(arg: Arg<'_, 'fcx>) -> Self {
+        let index = arg.index();
+        arg.unbox_arg_using_from_datum()
+            .unwrap_or_else(|| panic!("argument {index} must not be null"))
+    }
+}
+
+unsafe impl SqlTranslatable for StoredJsonb {
+    const TYPE_IDENT: &'static str = pgrx::pgrx_resolved_type!(StoredJsonb);
+    const TYPE_ORIGIN: pgrx::pgrx_sql_entity_graph::metadata::TypeOrigin =
+        pgrx::pgrx_sql_entity_graph::metadata::TypeOrigin::External;
+    const ARGUMENT_SQL: Result<SqlMappingRef, ArgumentError> = Ok(SqlMappingRef::literal("jsonb"));
+    const RETURN_SQL: Result<ReturnsRef, ReturnsError> =
+        Ok(ReturnsRef::One(SqlMappingRef::literal("jsonb")));
+}
+
+impl Canonical for StoredJsonb {
+    fn write_canonical(&self, out: &mut String) {
+        // SAFETY: the pointer is a detoasted jsonb that lives for the whole function call.
+        unsafe { write_container(&raw mut (*self.0).root, out) }
+    }
+}
+
+fn next(it: &mut *mut pg_sys::JsonbIterator, v: &mut pg_sys::JsonbValue) -> Tok::Type {
+    // Nested containers come back whole (jbvBinary) and are written by a fresh iterator, so
+    // an object's members can be sorted before any of them is written.
+    unsafe { pg_sys::JsonbIteratorNext(it, v, true) }
+}
+
+unsafe fn write_container(container: *mut pg_sys::JsonbContainer, out: &mut String) {
+    let mut it = pg_sys::JsonbIteratorInit(container);
+    let mut v: pg_sys::JsonbValue = std::mem::zeroed();
+    match next(&mut it, &mut v) {
+        Tok::WJB_BEGIN_ARRAY => {
+            let scalar = v.val.array.rawScalar;
+            let mut elems = Vec::new();
+            while next(&mut it, &mut v) == Tok::WJB_ELEM {
+                elems.push(v);
+            }
+            match (scalar, elems.as_slice()) {
+                (true, [only]) => write_value(only, out),
+                _ => write_array(elems.iter(), out, |e, out| write_value(e, out)),
+            }
+        }
+        Tok::WJB_BEGIN_OBJECT => {
+            let mut members = Vec::new();
+            let mut key = "";
+            loop {
+                match next(&mut it, &mut v) {
+                    Tok::WJB_KEY => key = text(&v),
+                    Tok::WJB_VALUE => members.push((key, v)),
+                    _ => break,
+                }
+            }
+            write_object(&mut members, out, |v, out| write_value(v, out));
+        }
+        other => error!("unexpected jsonb token {other}"),
+    }
+}
+
+unsafe fn text<'a>(v: &pg_sys::JsonbValue) -> &'a str {
+    let s = v.val.string;
+    let bytes = std::slice::from_raw_parts(s.val as *const u8, s.len as usize);
+    std::str::from_utf8(bytes).unwrap_or_else(|_| error!("jsonb string is not valid UTF-8"))
+}
+
+unsafe fn write_value(v: &pg_sys::JsonbValue, out: &mut String) {
+    match v.type_ {
+        pg_sys::jbvType::jbvNull => out.push_str("null"),
+        pg_sys::jbvType::jbvBool => out.push_str(if v.val.boolean { "true" } else { "false" }),
+        pg_sys::jbvType::jbvString => write_string(text(v), out),
+        pg_sys::jbvType::jbvNumeric => {
+            let datum = pg_sys::Datum::from(v.val.numeric);
+            let cstr = pgrx::direct_function_call::<&CStr>(pg_sys::numeric_out, &[Some(datum)])
+                .expect("numeric_out returns a string");
+            write_number(cstr.to_str().expect("numeric text is ASCII"), out);
+            pg_sys::pfree(cstr.as_ptr().cast_mut().cast());
+        }
+        pg_sys::jbvType::jbvBinary => write_container(v.val.binary.data, out),
+        other => error!("unexpected jsonb value type {other}"),
+    }
+}
