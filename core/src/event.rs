@@ -13,11 +13,57 @@ use serde_json::{json, Value};
 /// What the caller gave.
 pub struct NewEvent {
     pub event_id: uuid::Uuid,
-    /// Microseconds since the Unix epoch.
+    /// When it happened, in microseconds since the Unix epoch.
     pub timestamp_us: i64,
+    /// When the database stored it: the same as `timestamp_us` for audit_log(), later for an
+    /// event the shim held while the database was away.
+    pub created_at_us: i64,
     pub event_type: String,
     pub event_data: Value,
     pub user_context: Value,
+}
+
+/// The checks every way in makes before an event is built: a non-empty event type (trimmed),
+/// event data that is a JSON object (absent is `{}`) of at most `max_data_bytes` as compact JSON.
+/// The error says what is wrong, for the caller to show as it is.
+pub fn check_input(
+    event_type: Option<&str>,
+    event_data: Option<Value>,
+    max_data_bytes: usize,
+) -> Result<(String, Value), String> {
+    let event_type = match event_type.map(str::trim) {
+        Some(t) if !t.is_empty() => t.to_string(),
+        _ => return Err("event_type must be a non-empty string".into()),
+    };
+    let event_data = match event_data {
+        None => Value::Object(Default::default()),
+        Some(v @ Value::Object(_)) => v,
+        Some(other) => {
+            return Err(format!(
+                "event_data must be a JSON object, not {}",
+                json_kind(&other)
+            ))
+        }
+    };
+    let size = serde_json::to_string(&event_data).map_or(usize::MAX, |s| s.len());
+    if size > max_data_bytes {
+        return Err(format!(
+            "event_data is {size} bytes, over the limit of {max_data_bytes} bytes (auditlog.max_event_data_bytes)"
+        ));
+    }
+    Ok((event_type, event_data))
+}
+
+/// "a string", "an array", ...: for error messages.
+pub fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 /// How the taxonomy answered for this event type.
@@ -106,8 +152,8 @@ pub fn build(
         enrichment_data: serde_json::to_value(&enrichment).expect("enrichment serialises"),
         classification: serde_json::to_value(&classification).expect("classification serialises"),
         context_errors,
-        created_at_us: new.timestamp_us,
-        updated_at_us: new.timestamp_us,
+        created_at_us: new.created_at_us,
+        updated_at_us: new.created_at_us,
         hash_version: HASH_VERSION,
     };
     let integrity_hash = event.integrity_hash().expect("current hash version");
@@ -197,6 +243,7 @@ mod tests {
         let n = NewEvent {
             event_id: uuid::Uuid::now_v7(),
             timestamp_us: 1_764_244_800_000_000, // Thursday 2025-11-27 12:00 UTC
+            created_at_us: 1_764_244_800_000_000,
             event_type: event_type.into(),
             event_data: data,
             user_context: ctx,

@@ -16,6 +16,16 @@ pub fn unix_us_to_pg(us: i64) -> TimestampWithTimeZone {
         .expect("timestamp within Postgres's range")
 }
 
+/// The current time (not the transaction's), in microseconds since the Unix epoch.
+pub fn now_us() -> i64 {
+    // SAFETY: reads the clock.
+    pg_to_unix_us(
+        unsafe { pg_sys::GetCurrentTimestamp() }
+            .try_into()
+            .expect("the clock is within range"),
+    )
+}
+
 pub fn pg_to_unix_us(ts: TimestampWithTimeZone) -> i64 {
     pg_sys::TimestampTz::from(ts) + PG_EPOCH_OFFSET_US
 }
