@@ -94,6 +94,7 @@ ALTER TABLE audit.event_positions OWNER TO auditlog_owner;
 ALTER TABLE audit.verification_runs OWNER TO auditlog_owner;
 ALTER TABLE audit.checkpoints OWNER TO auditlog_owner;
 ALTER FUNCTION audit_log(text, jsonb, jsonb) OWNER TO auditlog_owner;
+ALTER FUNCTION audit_log_batch(text) OWNER TO auditlog_owner;
 ALTER FUNCTION seal_audit_events() OWNER TO auditlog_owner;
 ALTER FUNCTION verify_audit_chain(bigint, bigint) OWNER TO auditlog_owner;
 ALTER FUNCTION verify_audit_batch_integrity(timestamptz, timestamptz) OWNER TO auditlog_owner;
@@ -105,12 +106,13 @@ ALTER FUNCTION audit_store_checkpoint(jsonb) OWNER TO auditlog_owner;
 -- Privileges: writers may only log; readers may read and recompute hashes.
 REVOKE ALL ON ALL TABLES IN SCHEMA audit FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA audit FROM PUBLIC;
-REVOKE ALL ON FUNCTION audit_log(text, jsonb, jsonb), seal_audit_events(), verify_audit_chain(bigint, bigint),
+REVOKE ALL ON FUNCTION audit_log(text, jsonb, jsonb), audit_log_batch(text), seal_audit_events(), verify_audit_chain(bigint, bigint),
     verify_audit_batch_integrity(timestamptz, timestamptz), audit_chain_head(), audit_inclusion_proof(uuid) FROM PUBLIC;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA audit TO auditlog_owner;
 GRANT USAGE ON SCHEMA audit TO audit_writer, audit_reader;
 REVOKE ALL ON FUNCTION audit_store_checkpoint(jsonb) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION audit_log(text, jsonb, jsonb), seal_audit_events(), audit_store_checkpoint(jsonb) TO audit_writer;
+GRANT EXECUTE ON FUNCTION audit_log(text, jsonb, jsonb), audit_log_batch(text), seal_audit_events(),
+    audit_store_checkpoint(jsonb) TO audit_writer;
 GRANT EXECUTE ON FUNCTION verify_audit_chain(bigint, bigint), verify_audit_batch_integrity(timestamptz, timestamptz),
     audit_chain_head(), audit_inclusion_proof(uuid), audit.classification_hash(jsonb), audit.verify_recent_run(interval)
     TO audit_reader;

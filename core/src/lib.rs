@@ -7,6 +7,7 @@ pub mod correlation;
 pub mod enrich;
 pub mod event;
 pub mod hash;
+pub mod ingest;
 pub mod merkle;
 pub mod proof;
 pub mod risk;

@@ -171,7 +171,9 @@ mod tests {
         );
         assert_eq!(
             classification_hash(&json!({"a": 1, "b": 2})),
-            classification_hash(&serde_json::from_str::<serde_json::Value>(r#"{"b":2,"a":1}"#).unwrap())
+            classification_hash(
+                &serde_json::from_str::<serde_json::Value>(r#"{"b":2,"a":1}"#).unwrap()
+            )
         );
     }
 }

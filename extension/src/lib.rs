@@ -6,6 +6,7 @@
 
 use pgrx::prelude::*;
 
+mod batch;
 mod chain;
 mod correlation;
 mod gucs;

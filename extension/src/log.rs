@@ -36,10 +36,12 @@ fn audit_log(
         user_context: user_context.map(|j| j.0),
     };
     let event_id = incoming.event_id;
-    Spi::connect_mut(|client| match prepare(client, incoming, now_us, &gucs::settings())? {
-        Ok(built) => store::write(client, &built, &given),
-        Err(refusal) => error!("audit_log: {refusal}"),
-    })
+    Spi::connect_mut(
+        |client| match prepare(client, incoming, now_us, &gucs::settings())? {
+            Ok(built) => store::write(client, &built, &given),
+            Err(refusal) => error!("audit_log: {refusal}"),
+        },
+    )
     .unwrap_or_else(|e| error!("audit_log: {e}"));
     pgrx::datum::Uuid::from_bytes(*event_id.as_bytes())
 }
@@ -75,14 +77,20 @@ pub fn prepare(
         user_context
     };
     if ctx.roles.is_none() || ctx.account_created_at.is_none() {
-        if let (Some(function), Some(user)) = (gucs::user_context_function(), raw_user_id(&user_context)) {
+        if let (Some(function), Some(user)) =
+            (gucs::user_context_function(), raw_user_id(&user_context))
+        {
             if let Some(found) = store::lookup_user(client, &function, &user)? {
                 context::fill_from_lookup(&mut ctx, &found, &mut errors);
             }
         }
     }
     for e in &errors {
-        let what = if e.key == "user_context" { e.key.clone() } else { format!("user_context.{}", e.key) };
+        let what = if e.key == "user_context" {
+            e.key.clone()
+        } else {
+            format!("user_context.{}", e.key)
+        };
         warning!("audit_log: {what} is malformed ({}); the event is stored and the value kept in context_errors", e.error);
     }
     let taxonomy = taxonomy::answer(client, &event_type)?;
@@ -94,7 +102,14 @@ pub fn prepare(
         event_data,
         user_context,
     };
-    Ok(Ok(event::build(new, taxonomy, ctx, errors, settings, gucs::ALERT_RISK_THRESHOLD.get())))
+    Ok(Ok(event::build(
+        new,
+        taxonomy,
+        ctx,
+        errors,
+        settings,
+        gucs::ALERT_RISK_THRESHOLD.get(),
+    )))
 }
 
 /// The caller's user id as text, for the lookup function (any scalar, even a non-integer one).

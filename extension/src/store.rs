@@ -3,10 +3,11 @@
 
 use crate::spi_cache::prepared;
 use auditlog_core::event::{Alert, Built, FieldAccess};
-use pgrx::datum::{DatumWithOid, JsonB, TimestampWithTimeZone};
+use pgrx::datum::{DatumWithOid, IntoDatum, JsonB, TimestampWithTimeZone};
 use pgrx::pg_sys::{self, PgOid};
 use pgrx::spi::{SpiClient, SpiResult};
 use serde_json::Value;
+use std::collections::HashSet;
 
 /// Microseconds between the Unix epoch and Postgres's epoch (2000-01-01).
 const PG_EPOCH_OFFSET_US: i64 = 946_684_800_000_000;
@@ -65,16 +66,52 @@ pub fn lookup_user(
         .map(|j| j.0))
 }
 
+/// Every stored column of an event, in the order both inserts below bind them.
+macro_rules! event_columns {
+    () => {
+        "event_id, \"timestamp\", event_type, event_data, user_id, session_id, correlation_id,
+         parent_correlation_id, ip_address, user_agent, user_context, status, enrichment_data,
+         classification, context_errors, integrity_hash, hash_version, created_at, updated_at"
+    };
+}
+
 /// The event, and its place in the queue the sealer empties (one statement: one executor start).
-const INSERT_EVENT: &str = "
-    WITH e AS (
-        INSERT INTO audit.audit_events
-            (event_id, \"timestamp\", event_type, event_data, user_id, session_id, correlation_id,
-             parent_correlation_id, ip_address, user_agent, user_context, status, enrichment_data,
-             classification, context_errors, integrity_hash, hash_version, created_at, updated_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::inet, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+const INSERT_EVENT: &str = concat!(
+    "WITH e AS (INSERT INTO audit.audit_events (",
+    event_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::inet, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
         RETURNING event_id, \"timestamp\")
-    INSERT INTO audit.unsealed_events SELECT event_id, \"timestamp\", $20, $21 FROM e";
+    INSERT INTO audit.unsealed_events SELECT event_id, \"timestamp\", $20, $21 FROM e"
+);
+
+/// Many events at once, each column bound as an array. An id already stored is skipped (a
+/// retried batch), and the ids written come back. The statement trigger rolls them up.
+const INSERT_EVENTS: &str = concat!(
+    "WITH input AS (
+        SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::jsonb[], $5::int8[],
+                             $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
+                             $11::jsonb[], $12::text[], $13::jsonb[], $14::jsonb[], $15::jsonb[],
+                             $16::text[], $17::int2[], $18::timestamptz[], $19::timestamptz[],
+                             $20::bytea[], $21::bytea[])
+               AS i(",
+    event_columns!(),
+    ", event_hash, classification_hash)),
+     e AS (
+        INSERT INTO audit.audit_events (",
+    event_columns!(),
+    ")
+        SELECT event_id, \"timestamp\", event_type, event_data, user_id, session_id,
+               correlation_id, parent_correlation_id, ip_address::inet, user_agent, user_context,
+               status, enrichment_data, classification, context_errors, integrity_hash,
+               hash_version, created_at, updated_at
+          FROM input
+        ON CONFLICT (event_id) DO NOTHING
+        RETURNING event_id, \"timestamp\")
+    INSERT INTO audit.unsealed_events
+    SELECT e.event_id, e.\"timestamp\", i.event_hash, i.classification_hash
+      FROM e JOIN input i USING (event_id)
+    RETURNING event_id"
+);
 
 const INSERT_FIELD_ACCESS: &str = "
     INSERT INTO audit.field_access_audit
@@ -147,9 +184,7 @@ pub fn write(client: &mut SpiClient<'_>, b: &Built, given: &Given) -> SpiResult<
             oid(pg_sys::BYTEAOID),
         ],
     )?;
-    // What the seal will record for this event, computed here where the values are at hand.
-    let event_hash = hex::decode(&b.integrity_hash).expect("a hex digest");
-    let classification_hash = auditlog_core::seal::classification_hash(&e.classification).to_vec();
+    let (event_hash, classification_hash) = seal_hashes(b);
     let args: [DatumWithOid; 21] = [
         uuid(e.event_id).into(),
         unix_us_to_pg(e.timestamp_us).into(),
@@ -176,13 +211,111 @@ pub fn write(client: &mut SpiClient<'_>, b: &Built, given: &Given) -> SpiResult<
     crate::correlation::insert_rolled_up(client, e, b.classification.risk_score, |client| {
         client.update(&*plan, None, &args).map(drop)
     })?;
+    write_extras(client, b)
+}
+
+/// What the seal will record for an event beside its id: the integrity hash and the
+/// classification hash, computed here where the values are at hand.
+fn seal_hashes(b: &Built) -> (Vec<u8>, Vec<u8>) {
+    let event_hash = hex::decode(&b.integrity_hash).expect("a hex digest");
+    let classification_hash = auditlog_core::seal::classification_hash(&b.event.classification);
+    (event_hash, classification_hash.to_vec())
+}
+
+/// The field-access record and the alert an event brings, if any.
+fn write_extras(client: &mut SpiClient<'_>, b: &Built) -> SpiResult<()> {
     if let Some(f) = &b.field_access {
         write_field_access(client, b, f)?;
     }
     if let Some(a) = &b.alert {
-        write_alert(client, &e.correlation_id, a, e.timestamp_us)?;
+        write_alert(client, &b.event.correlation_id, a, b.event.timestamp_us)?;
     }
     Ok(())
+}
+
+/// Writes `events` with one INSERT (each column an array) and returns the ids it stored; an id
+/// already in the table is left alone, with no field-access record or alert a second time.
+pub fn write_many(client: &mut SpiClient<'_>, events: &[&Built]) -> SpiResult<HashSet<uuid::Uuid>> {
+    if events.is_empty() {
+        return Ok(HashSet::new());
+    }
+    fn column<T: IntoDatum>(events: &[&Built], f: impl Fn(&Built) -> T) -> DatumWithOid<'static> {
+        events.iter().map(|b| f(b)).collect::<Vec<T>>().into()
+    }
+    let hashes: Vec<(Vec<u8>, Vec<u8>)> = events.iter().map(|b| seal_hashes(b)).collect();
+    let args: [DatumWithOid; 21] = [
+        column(events, |b| uuid(b.event.event_id)),
+        column(events, |b| unix_us_to_pg(b.event.timestamp_us)),
+        column(events, |b| b.event.event_type.clone()),
+        column(events, |b| JsonB(b.event.event_data.clone())),
+        column(events, |b| b.event.user_id),
+        column(events, |b| b.event.session_id.clone()),
+        column(events, |b| b.event.correlation_id.clone()),
+        column(events, |b| b.event.parent_correlation_id.clone()),
+        column(events, |b| b.event.ip_address.clone()),
+        column(events, |b| b.event.user_agent.clone()),
+        column(events, |b| JsonB(b.event.user_context.clone())),
+        column(events, |b| b.event.status.clone()),
+        column(events, |b| JsonB(b.event.enrichment_data.clone())),
+        column(events, |b| JsonB(b.event.classification.clone())),
+        column(events, |b| json_or_null(&b.event.context_errors)),
+        column(events, |b| b.integrity_hash.clone()),
+        column(events, |b| b.event.hash_version),
+        column(events, |b| unix_us_to_pg(b.event.created_at_us)),
+        column(events, |b| unix_us_to_pg(b.event.updated_at_us)),
+        hashes
+            .iter()
+            .map(|h| h.0.clone())
+            .collect::<Vec<_>>()
+            .into(),
+        hashes
+            .iter()
+            .map(|h| h.1.clone())
+            .collect::<Vec<_>>()
+            .into(),
+    ];
+    let a = |o| oid(o);
+    let (t, j) = (a(pg_sys::TEXTARRAYOID), a(pg_sys::JSONBARRAYOID));
+    let ts = a(pg_sys::TIMESTAMPTZARRAYOID);
+    let bytea = a(pg_sys::BYTEAARRAYOID);
+    let types = [
+        a(pg_sys::UUIDARRAYOID),
+        ts,
+        t,
+        j,
+        a(pg_sys::INT8ARRAYOID),
+        t,
+        t,
+        t,
+        t,
+        t,
+        j,
+        t,
+        j,
+        j,
+        j,
+        t,
+        a(pg_sys::INT2ARRAYOID),
+        ts,
+        ts,
+        bytea,
+        bytea,
+    ];
+    let plan = prepared(client, INSERT_EVENTS, &types)?;
+    let written = client
+        .update(&*plan, None, &args)?
+        .map(|r| {
+            r.get::<pgrx::datum::Uuid>(1)
+                .map(|u| uuid::Uuid::from_bytes(*u.expect("NOT NULL").as_bytes()))
+        })
+        .collect::<SpiResult<HashSet<_>>>()?;
+    for b in events
+        .iter()
+        .filter(|b| written.contains(&b.event.event_id))
+    {
+        write_extras(client, b)?;
+    }
+    Ok(written)
 }
 
 fn write_field_access(client: &mut SpiClient<'_>, b: &Built, f: &FieldAccess) -> SpiResult<()> {
