@@ -214,7 +214,7 @@ mod tests {
 
         // A checkpoint removed from the middle.
         let mut files = chain(&k, 3);
-        files.remove(1);
+        let _ = files.remove(1);
         let p = check_chain(&files, &k.verifying_key());
         assert!(p[0].contains("does not follow"), "{p:?}");
     }

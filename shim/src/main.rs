@@ -1,23 +1,20 @@
 //! auditlog-shim: gets application events into the auditlog extension, and anchors its chain
 //! outside the database.
 //!
-//! `send` imports NDJSON through `audit_log()`; `keygen`, `checkpoint`, `verify` and
-//! `verify-proof` keep signed checkpoints the database cannot rewrite. The HTTP server, spool
-//! and batching entry point come with the ingest issue.
+//! `serve` takes events over HTTP and forwards them in batches, spooling to disk first; `send`
+//! imports an NDJSON file; `keygen`, `checkpoint`, `verify` and `verify-proof` keep signed
+//! checkpoints the database cannot rewrite.
 
 use anyhow::{Context, Result};
+use auditlog_shim::{anchor, send, serve};
 use clap::{Parser, Subcommand};
-use std::io::BufRead;
 use std::path::PathBuf;
-
-mod anchor;
-mod checkpoint;
-mod ndjson;
 
 #[derive(Parser)]
 #[command(version, about = "Ingest shim for the auditlog PostgreSQL extension")]
 struct Cli {
-    /// PostgreSQL connection string (libpq key=value or postgres:// URL).
+    /// PostgreSQL connection string (libpq key=value or postgres:// URL). The role needs
+    /// audit_writer for serve and send, audit_reader for verify.
     #[arg(
         long,
         env = "DATABASE_URL",
@@ -31,16 +28,26 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Logs NDJSON events (one {"event_type", "event_data", "user_context"} object per line)
-    /// through audit_log(), one transaction per batch. Bad lines are reported by number and
-    /// skipped; the others are logged. Exits 1 if any line was rejected.
+    /// Serves HTTP: POST /v1/events (one JSON event, or NDJSON lines), GET /healthz, GET
+    /// /metrics. Acknowledges an event once it is fsynced to the spool, then forwards it in
+    /// batches through audit_log_batch(). SIGTERM or SIGINT: stops accepting, delivers for up to
+    /// --drain-seconds, leaves the rest spooled for the next start, exits 0.
+    Serve(serve::ServeArgs),
+    /// Imports NDJSON events (one {"event_type", "event_data", "user_context", "event_id",
+    /// "timestamp"} object per line) straight to the database, one transaction per batch, with a
+    /// progress bar on a terminal. An event without an event_id gets one derived from its line
+    /// (text and number), so importing the same file again logs nothing twice. Bad lines are
+    /// reported by number and the others logged; exits 1 if any line was rejected.
     Send {
         /// File to read, or - for standard input.
         #[arg(default_value = "-")]
         file: String,
         /// Events per transaction.
-        #[arg(long, default_value_t = 100)]
+        #[arg(long, env = "AUDITLOG_BATCH_SIZE", default_value_t = 1000)]
         batch_size: usize,
+        /// Longest line (one event) accepted, in bytes.
+        #[arg(long, env = "AUDITLOG_MAX_LINE_BYTES", default_value_t = 1 << 20)]
+        max_line_bytes: usize,
     },
     /// Makes an Ed25519 key pair for signing checkpoints: PREFIX.key (private, mode 0600; keep it
     /// where the database and its administrators cannot reach) and PREFIX.pub.
@@ -81,12 +88,27 @@ enum Command {
     },
 }
 
-#[tokio::main(flavor = "current_thread")]
+#[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     let url = &cli.database_url;
     match cli.command {
-        Command::Send { file, batch_size } => send(url, &file, batch_size.max(1)).await,
+        Command::Serve(args) => serve::serve(url, args).await,
+        Command::Send {
+            file,
+            batch_size,
+            max_line_bytes,
+        } => {
+            let s = send::send(url, &file, batch_size.max(1), max_line_bytes).await?;
+            println!(
+                "{} events logged, {} already in the database, {} lines rejected",
+                s.logged, s.duplicate, s.rejected
+            );
+            if s.rejected > 0 {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::Keygen { out } => anchor::keygen(&out),
         Command::Checkpoint { key, dir } => {
             anchor::checkpoint(&connect(url).await?, &key, &dir).await
@@ -135,53 +157,4 @@ async fn connect(url: &str) -> Result<tokio_postgres::Client> {
         }
     });
     Ok(client)
-}
-
-async fn send(url: &str, file: &str, batch_size: usize) -> Result<()> {
-    let input: Box<dyn BufRead> = if file == "-" {
-        Box::new(std::io::stdin().lock())
-    } else {
-        Box::new(std::io::BufReader::new(
-            std::fs::File::open(file).with_context(|| format!("opening {file}"))?,
-        ))
-    };
-    let mut client = connect(url).await?;
-    let stmt = client.prepare("SELECT audit_log($1, $2, $3)::text").await?;
-    let (mut logged, mut rejected) = (0usize, 0usize);
-    let mut batch = Vec::with_capacity(batch_size);
-    let mut lines = input.lines().enumerate();
-    loop {
-        let next = lines.next();
-        if let Some((i, line)) = &next {
-            let line = line
-                .as_ref()
-                .map_err(|e| anyhow::anyhow!("reading line {}: {e}", i + 1))?;
-            match ndjson::parse_line(line) {
-                Ok(Some(event)) => batch.push(event),
-                Ok(None) => {}
-                Err(e) => {
-                    rejected += 1;
-                    eprintln!("line {}: rejected: {e}", i + 1);
-                }
-            }
-        }
-        if batch.len() >= batch_size || (next.is_none() && !batch.is_empty()) {
-            let tx = client.transaction().await?;
-            for e in &batch {
-                tx.query_one(&stmt, &[&e.event_type, &e.event_data, &e.user_context])
-                    .await?;
-            }
-            tx.commit().await?;
-            logged += batch.len();
-            batch.clear();
-        }
-        if next.is_none() {
-            break;
-        }
-    }
-    println!("{logged} events logged, {rejected} lines rejected");
-    if rejected > 0 {
-        std::process::exit(1);
-    }
-    Ok(())
 }

@@ -1,0 +1,317 @@
+//! `auditlog-shim serve`: HTTP in, spool, batches out.
+//!
+//! `POST /v1/events` answers only once every accepted event is fsynced to the spool; a delivery
+//! task then sends the spool to PostgreSQL in batches (a size or a timeout, as the seed's
+//! collector) and moves the spool's cursor past what committed. Responses (JSON):
+//! - 202 `{"accepted": [{"line": 1, "event_id": "…"}, …], "rejected": []}`: all lines accepted;
+//! - 400, same shape, `rejected: [{"line": 2, "error": "…"}]`: the accepted ones are durable,
+//!   the rejected ones are not kept; also `{"error": …}` for an empty body;
+//! - 413 for a body over `--max-body-bytes`; 415 for another content type than
+//!   `application/json` (one event) or `application/x-ndjson` (one per line; also
+//!   `application/ndjson`, `application/jsonl`);
+//! - 503 with `Retry-After` when the spool holds `--max-queue` events or cannot be written:
+//!   nothing of that request was accepted.
+
+use crate::deliver::Deliverer;
+use crate::metrics::Metrics;
+use crate::ndjson::{self, Decoded, Ids};
+use crate::spool::{Pos, Spool};
+use anyhow::{Context, Result};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on (loopback by default: put a TLS proxy in front to expose it).
+    #[arg(long, env = "AUDITLOG_LISTEN", default_value = "127.0.0.1:8787")]
+    pub listen: SocketAddr,
+    /// Directory of the spool, where every acknowledged event waits until PostgreSQL commits it,
+    /// and of dead-letter.ndjson, where events PostgreSQL refused are kept with the reason.
+    #[arg(long, env = "AUDITLOG_SPOOL_DIR", default_value = "auditlog-spool")]
+    pub spool_dir: PathBuf,
+    /// Events per batch sent to PostgreSQL (one transaction each).
+    #[arg(long, env = "AUDITLOG_BATCH_SIZE", default_value_t = 100)]
+    pub batch_size: usize,
+    /// Milliseconds a batch waits to fill before it is sent anyway.
+    #[arg(long, env = "AUDITLOG_BATCH_TIMEOUT_MS", default_value_t = 5000)]
+    pub batch_timeout_ms: u64,
+    /// Events acknowledged but not yet committed beyond which requests get 503 and Retry-After.
+    #[arg(long, env = "AUDITLOG_MAX_QUEUE", default_value_t = 1_000_000)]
+    pub max_queue: u64,
+    /// Longest line (one event) accepted, in bytes.
+    #[arg(long, env = "AUDITLOG_MAX_LINE_BYTES", default_value_t = 1 << 20)]
+    pub max_line_bytes: usize,
+    /// Largest request body, in bytes (413 above it).
+    #[arg(long, env = "AUDITLOG_MAX_BODY_BYTES", default_value_t = 16 << 20)]
+    pub max_body_bytes: usize,
+    /// Seconds to keep delivering after SIGTERM or SIGINT; what is left stays in the spool for
+    /// the next start.
+    #[arg(long, env = "AUDITLOG_DRAIN_SECONDS", default_value_t = 30)]
+    pub drain_seconds: u64,
+    /// Longest wait between retries while PostgreSQL is unreachable, in seconds.
+    #[arg(long, env = "AUDITLOG_MAX_BACKOFF_SECONDS", default_value_t = 30)]
+    pub max_backoff_seconds: u64,
+    /// Spool segment size in bytes; a segment is deleted once all its events are committed.
+    #[arg(long, env = "AUDITLOG_SEGMENT_BYTES", default_value_t = 64 << 20)]
+    pub segment_bytes: u64,
+}
+
+struct App {
+    spool: Arc<Spool>,
+    metrics: Arc<Metrics>,
+    args: ServeArgs,
+}
+
+/// Runs until SIGTERM or SIGINT, then drains and returns.
+pub async fn serve(url: &str, args: ServeArgs) -> Result<()> {
+    let (spool, from) = Spool::open(&args.spool_dir, args.segment_bytes)?;
+    let spool = Arc::new(spool);
+    let metrics = Arc::new(Metrics::default());
+    let (drain_tx, drain) = watch::channel(false);
+    let delivery = tokio::spawn(deliver_loop(
+        spool.clone(),
+        from,
+        Deliverer::new(url, Duration::from_secs(args.max_backoff_seconds)),
+        args.clone(),
+        metrics.clone(),
+        drain,
+    ));
+    let app = Arc::new(App {
+        spool: spool.clone(),
+        metrics,
+        args: args.clone(),
+    });
+    let router = Router::new()
+        .route("/v1/events", post(post_events))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_text))
+        .layer(DefaultBodyLimit::max(args.max_body_bytes))
+        .with_state(app);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    eprintln!(
+        "auditlog-shim: listening on {}, spool {} ({} events waiting)",
+        listener.local_addr()?,
+        args.spool_dir.display(),
+        spool.pending()
+    );
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    // Accepting has stopped and answered requests are spooled: deliver what can be in time.
+    let deadline = Instant::now() + Duration::from_secs(args.drain_seconds);
+    drain_tx.send_replace(true);
+    while spool.pending() > 0 && Instant::now() < deadline && !delivery.is_finished() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if delivery.is_finished() {
+        delivery.await??;
+    }
+    eprintln!(
+        "auditlog-shim: stopped; {} events left in the spool for the next start",
+        spool.pending()
+    );
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    eprintln!("auditlog-shim: stopping: no new requests, delivering what is spooled");
+}
+
+/// Sends the spool to the database batch by batch, from `from`, until told to drain and nothing
+/// is left.
+async fn deliver_loop(
+    spool: Arc<Spool>,
+    from: Pos,
+    mut deliverer: Deliverer,
+    args: ServeArgs,
+    metrics: Arc<Metrics>,
+    drain: watch::Receiver<bool>,
+) -> Result<()> {
+    let mut reader = spool.reader(from);
+    let dead_letter = args.spool_dir.join("dead-letter.ndjson");
+    let timeout = Duration::from_millis(args.batch_timeout_ms);
+    loop {
+        let batch = reader
+            .next_batch(args.batch_size.max(1), timeout, &drain)
+            .await?;
+        let Some(last) = batch.last() else {
+            return Ok(());
+        };
+        let upto = last.next;
+        let lines = batch
+            .iter()
+            .map(|f| std::str::from_utf8(&f.payload))
+            .collect::<Result<Vec<_>, _>>()
+            .context("a spooled event is not UTF-8")?;
+        let started = Instant::now();
+        let d = deliverer.deliver(&lines).await;
+        for (i, error) in &d.refused {
+            write_dead_letter(&dead_letter, lines[*i], error)?;
+        }
+        metrics
+            .batch_seconds
+            .observe(started.elapsed().as_secs_f64());
+        metrics.batch_size.observe(lines.len() as f64);
+        metrics.delivered.inc_by(d.logged as u64);
+        metrics.duplicates.inc_by(d.duplicate as u64);
+        metrics.dead_lettered.inc_by(d.refused.len() as u64);
+        metrics.retried.inc_by(d.retried as u64);
+        spool.acknowledge(upto, lines.len() as u64)?;
+    }
+}
+
+/// Appends one refused event with the database's reason, fsynced before the spool lets go of it.
+fn write_dead_letter(path: &std::path::Path, line: &str, error: &str) -> Result<()> {
+    let event: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|_| line.into());
+    let entry = json!({
+        "dead_lettered_at": chrono::Utc::now().to_rfc3339(),
+        "error": error,
+        "event": event,
+    });
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    writeln!(f, "{entry}")?;
+    f.sync_data()?;
+    eprintln!(
+        "auditlog-shim: PostgreSQL refused an event ({error}); kept in {}",
+        path.display()
+    );
+    Ok(())
+}
+
+fn error(status: StatusCode, message: String) -> Response {
+    (status, Json(json!({ "error": message }))).into_response()
+}
+
+async fn post_events(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+    let media = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+    let single = match media.as_deref() {
+        Some("application/json") => true,
+        Some("application/x-ndjson" | "application/ndjson" | "application/jsonl") => false,
+        other => {
+            return error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "content type {} is not accepted: send application/json (one event) or application/x-ndjson (one event per line)",
+                    other.unwrap_or("(none)")
+                ),
+            )
+        }
+    };
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return error(StatusCode::BAD_REQUEST, "empty body: no event in it".into());
+    }
+    if app.spool.pending() >= app.args.max_queue {
+        app.metrics.refused_requests.inc();
+        let mut r = error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "{} events are waiting for PostgreSQL; try again shortly",
+                app.spool.pending()
+            ),
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, "1".parse().unwrap());
+        return r;
+    }
+    let now_us = chrono::Utc::now().timestamp_micros();
+    let max_line = app.args.max_line_bytes;
+    let decoded = if single {
+        let mut d = Decoded::default();
+        match ndjson::decode_line(&body, max_line, now_us, Ids::New, 1) {
+            Ok(Some(e)) => d.events.push(e),
+            Ok(None) => {}
+            Err(error) => d.rejected.push(ndjson::Rejected { line: 1, error }),
+        }
+        d
+    } else {
+        ndjson::decode(&body, max_line, now_us, Ids::New, 1)
+    };
+    app.metrics.rejected.inc_by(decoded.rejected.len() as u64);
+    app.metrics.received.inc_by(decoded.events.len() as u64);
+    if !decoded.events.is_empty() {
+        let payloads = decoded
+            .events
+            .iter()
+            .map(|e| e.json.clone().into_bytes())
+            .collect();
+        if let Err(e) = app.spool.append(payloads).await {
+            let mut r = error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "the spool could not be written ({e}); nothing of this request was accepted"
+                ),
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, "5".parse().unwrap());
+            return r;
+        }
+        app.metrics.spooled.inc_by(decoded.events.len() as u64);
+    }
+    let status = if decoded.rejected.is_empty() {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    let accepted: Vec<_> = decoded
+        .events
+        .iter()
+        .map(|e| json!({"line": e.line, "event_id": e.event_id}))
+        .collect();
+    let rejected: Vec<_> = decoded
+        .rejected
+        .iter()
+        .map(|r| json!({"line": r.line, "error": r.error}))
+        .collect();
+    (
+        status,
+        Json(json!({ "accepted": accepted, "rejected": rejected })),
+    )
+        .into_response()
+}
+
+async fn healthz(State(app): State<Arc<App>>) -> Response {
+    Json(json!({"status": "ok", "queue_depth": app.spool.pending()})).into_response()
+}
+
+async fn metrics_text(State(app): State<Arc<App>>) -> Response {
+    app.metrics.queue_depth.set(app.spool.pending() as i64);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        app.metrics.render(),
+    )
+        .into_response()
+}
