@@ -15,7 +15,7 @@
 use crate::deliver::Deliverer;
 use crate::metrics::Metrics;
 use crate::ndjson::{self, Decoded, Ids};
-use crate::spool::{Pos, Spool};
+use crate::spool::{Frame, Pos, Spool};
 use anyhow::{Context, Result};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -43,6 +43,9 @@ pub struct ServeArgs {
     /// Events per batch sent to PostgreSQL (one transaction each).
     #[arg(long, env = "AUDITLOG_BATCH_SIZE", default_value_t = 100)]
     pub batch_size: usize,
+    /// Database connections delivering batches at once.
+    #[arg(long, env = "AUDITLOG_CONNECTIONS", default_value_t = 2)]
+    pub connections: usize,
     /// Milliseconds a batch waits to fill before it is sent anyway.
     #[arg(long, env = "AUDITLOG_BATCH_TIMEOUT_MS", default_value_t = 5000)]
     pub batch_timeout_ms: u64,
@@ -82,7 +85,7 @@ pub async fn serve(url: &str, args: ServeArgs) -> Result<()> {
     let delivery = tokio::spawn(deliver_loop(
         spool.clone(),
         from,
-        Deliverer::new(url, Duration::from_secs(args.max_backoff_seconds)),
+        url.to_string(),
         args.clone(),
         metrics.clone(),
         drain,
@@ -136,47 +139,82 @@ async fn shutdown_signal() {
     eprintln!("auditlog-shim: stopping: no new requests, delivering what is spooled");
 }
 
-/// Sends the spool to the database batch by batch, from `from`, until told to drain and nothing
-/// is left.
+/// Sends the spool to the database from `from` until told to drain and nothing is left: a reader
+/// cuts batches, `--connections` workers deliver them concurrently, and the spool's cursor moves
+/// past each batch once it and every batch before it are committed.
 async fn deliver_loop(
     spool: Arc<Spool>,
     from: Pos,
-    mut deliverer: Deliverer,
+    url: String,
     args: ServeArgs,
     metrics: Arc<Metrics>,
     drain: watch::Receiver<bool>,
 ) -> Result<()> {
+    let workers = args.connections.max(1);
+    let (batches_tx, batches_rx) = tokio::sync::mpsc::channel::<(u64, Vec<Frame>)>(workers);
+    let batches_rx = Arc::new(tokio::sync::Mutex::new(batches_rx));
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Result<(u64, Pos, u64)>>();
     let mut reader = spool.reader(from);
-    let dead_letter = args.spool_dir.join("dead-letter.ndjson");
-    let timeout = Duration::from_millis(args.batch_timeout_ms);
-    loop {
-        let batch = reader
-            .next_batch(args.batch_size.max(1), timeout, &drain)
-            .await?;
-        let Some(last) = batch.last() else {
-            return Ok(());
-        };
-        let upto = last.next;
-        let lines = batch
-            .iter()
-            .map(|f| std::str::from_utf8(&f.payload))
-            .collect::<Result<Vec<_>, _>>()
-            .context("a spooled event is not UTF-8")?;
-        let started = Instant::now();
-        let d = deliverer.deliver(&lines).await;
-        for (i, error) in &d.refused {
-            write_dead_letter(&dead_letter, lines[*i], error)?;
+    let (size, timeout) = (args.batch_size.max(1), Duration::from_millis(args.batch_timeout_ms));
+    let cutter = tokio::spawn(async move {
+        for seq in 0.. {
+            let batch = reader.next_batch(size, timeout, &drain).await?;
+            if batch.is_empty() || batches_tx.send((seq, batch)).await.is_err() {
+                return Ok::<_, anyhow::Error>(());
+            }
         }
-        metrics
-            .batch_seconds
-            .observe(started.elapsed().as_secs_f64());
-        metrics.batch_size.observe(lines.len() as f64);
-        metrics.delivered.inc_by(d.logged as u64);
-        metrics.duplicates.inc_by(d.duplicate as u64);
-        metrics.dead_lettered.inc_by(d.refused.len() as u64);
-        metrics.retried.inc_by(d.retried as u64);
-        spool.acknowledge(upto, lines.len() as u64)?;
+        Ok(())
+    });
+    for _ in 0..workers {
+        let (batches_rx, done_tx, metrics) = (batches_rx.clone(), done_tx.clone(), metrics.clone());
+        let mut deliverer = Deliverer::new(&url, Duration::from_secs(args.max_backoff_seconds));
+        let dead_letter = args.spool_dir.join("dead-letter.ndjson");
+        tokio::spawn(async move {
+            loop {
+                let Some((seq, batch)) = batches_rx.lock().await.recv().await else { return };
+                let result = deliver_batch(&mut deliverer, &batch, &dead_letter, &metrics).await;
+                let upto = batch.last().expect("batches are never empty").next;
+                let _ = done_tx.send(result.map(|()| (seq, upto, batch.len() as u64)));
+            }
+        });
     }
+    drop(done_tx);
+    // Batches finish in any order; the cursor only moves over an unbroken run of them.
+    let (mut next, mut finished) = (0, std::collections::BTreeMap::new());
+    while let Some(done) = done_rx.recv().await {
+        let (seq, upto, frames) = done?;
+        finished.insert(seq, (upto, frames));
+        while let Some((upto, frames)) = finished.remove(&next) {
+            spool.acknowledge(upto, frames)?;
+            next += 1;
+        }
+    }
+    cutter.await?
+}
+
+async fn deliver_batch(
+    deliverer: &mut Deliverer,
+    batch: &[Frame],
+    dead_letter: &std::path::Path,
+    metrics: &Metrics,
+) -> Result<()> {
+    let lines = batch
+        .iter()
+        .map(|f| std::str::from_utf8(&f.payload))
+        .collect::<Result<Vec<_>, _>>()
+        .context("a spooled event is not UTF-8")?;
+    let started = Instant::now();
+    let d = deliverer.deliver(&lines).await;
+    for (i, error) in &d.refused {
+        write_dead_letter(dead_letter, lines[*i], error)?;
+    }
+    metrics.batch_seconds.observe(started.elapsed().as_secs_f64());
+    metrics.batch_size.observe(lines.len() as f64);
+    metrics.delivered.inc_by(d.logged as u64);
+    metrics.duplicates.inc_by(d.duplicate as u64);
+    metrics.dead_lettered.inc_by(d.refused.len() as u64);
+    metrics.retried.inc_by(d.retried as u64);
+    Ok(())
 }
 
 /// Appends one refused event with the database's reason, fsynced before the spool lets go of it.
