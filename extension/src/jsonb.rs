@@ -1,6 +1,7 @@
-//! Stored `jsonb` written in canonical form straight from its binary layout. Verification hashes
-//! every sealed event again; printing each jsonb as text and parsing it back was most of that
-//! cost.
+//! jsonb without the round trip through text, both ways: stored jsonb written in canonical form
+//! straight from its binary layout (verification hashes every sealed event again), and jsonb
+//! built straight from serde values (the batch insert). Printing and re-parsing was most of
+//! either cost.
 
 use auditlog_core::canonical::{write_array, write_number, write_object, write_string, Canonical};
 use pgrx::callconv::{Arg, ArgAbi};
@@ -9,6 +10,7 @@ use pgrx::pgrx_sql_entity_graph::metadata::{
     ArgumentError, ReturnsError, ReturnsRef, SqlMappingRef, SqlTranslatable,
 };
 use pgrx::prelude::*;
+use serde_json::Value;
 use std::ffi::CStr;
 
 /// A detoasted `jsonb` argument, valid for the call it was passed to.
@@ -106,4 +108,103 @@ unsafe fn write_value(v: &pg_sys::JsonbValue, out: &mut String) {
         pg_sys::jbvType::jbvBinary => write_container(v.val.binary.data, out),
         other => error!("unexpected jsonb value type {other}"),
     }
+}
+
+/// A jsonb built straight from a serde value (`pushJsonbValue`), without printing it as text for
+/// `jsonb_in` to parse again: what the batch insert binds for every JSON column.
+pub struct BuiltJsonb(pg_sys::Datum);
+
+impl BuiltJsonb {
+    pub fn new(v: &Value) -> BuiltJsonb {
+        // SAFETY: every JsonbValue pushed points into `v`, which outlives the conversion, and
+        // JsonbValueToJsonb copies what it needs into one palloc'd jsonb.
+        unsafe {
+            let mut state: *mut pg_sys::JsonbParseState = std::ptr::null_mut();
+            let root = match v {
+                Value::Object(_) | Value::Array(_) => push(&mut state, v, Tok::WJB_ELEM),
+                _ => {
+                    // A scalar document is a one-element "raw scalar" array, as jsonb_in makes it.
+                    let mut array: pg_sys::JsonbValue = std::mem::zeroed();
+                    array.type_ = pg_sys::jbvType::jbvArray;
+                    array.val.array.rawScalar = true;
+                    pg_sys::pushJsonbValue(&mut state, Tok::WJB_BEGIN_ARRAY, &mut array);
+                    push(&mut state, v, Tok::WJB_ELEM);
+                    pg_sys::pushJsonbValue(&mut state, Tok::WJB_END_ARRAY, std::ptr::null_mut())
+                }
+            };
+            BuiltJsonb(pg_sys::Datum::from(pg_sys::JsonbValueToJsonb(root)))
+        }
+    }
+}
+
+impl IntoDatum for BuiltJsonb {
+    fn into_datum(self) -> Option<pg_sys::Datum> {
+        Some(self.0)
+    }
+
+    fn type_oid() -> pg_sys::Oid {
+        pg_sys::JSONBOID
+    }
+}
+
+/// Pushes `v`; a scalar goes as `scalar_token` (WJB_VALUE in an object, WJB_ELEM in an array).
+unsafe fn push(
+    state: &mut *mut pg_sys::JsonbParseState,
+    v: &Value,
+    scalar_token: Tok::Type,
+) -> *mut pg_sys::JsonbValue {
+    let mut jv: pg_sys::JsonbValue = std::mem::zeroed();
+    match v {
+        Value::Object(map) => {
+            pg_sys::pushJsonbValue(state, Tok::WJB_BEGIN_OBJECT, std::ptr::null_mut());
+            for (k, item) in map {
+                let mut key = string(k);
+                pg_sys::pushJsonbValue(state, Tok::WJB_KEY, &mut key);
+                push(state, item, Tok::WJB_VALUE);
+            }
+            return pg_sys::pushJsonbValue(state, Tok::WJB_END_OBJECT, std::ptr::null_mut());
+        }
+        Value::Array(items) => {
+            pg_sys::pushJsonbValue(state, Tok::WJB_BEGIN_ARRAY, std::ptr::null_mut());
+            for item in items {
+                push(state, item, Tok::WJB_ELEM);
+            }
+            return pg_sys::pushJsonbValue(state, Tok::WJB_END_ARRAY, std::ptr::null_mut());
+        }
+        Value::Null => jv.type_ = pg_sys::jbvType::jbvNull,
+        Value::Bool(b) => {
+            jv.type_ = pg_sys::jbvType::jbvBool;
+            jv.val.boolean = *b;
+        }
+        Value::String(s) => jv = string(s),
+        Value::Number(n) => {
+            jv.type_ = pg_sys::jbvType::jbvNumeric;
+            jv.val.numeric = match n.as_i64() {
+                Some(i) => pg_sys::int64_to_numeric(i),
+                None => {
+                    let text = std::ffi::CString::new(n.to_string()).expect("a number has no NUL");
+                    let d = pgrx::direct_function_call::<pg_sys::Datum>(
+                        pg_sys::numeric_in,
+                        &[
+                            Some(pg_sys::Datum::from(text.as_ptr())),
+                            Some(pg_sys::Datum::from(pg_sys::InvalidOid)),
+                            Some(pg_sys::Datum::from(-1i32)),
+                        ],
+                    )
+                    .expect("numeric_in returns a value");
+                    d.cast_mut_ptr()
+                }
+            };
+        }
+    }
+    pg_sys::pushJsonbValue(state, scalar_token, &mut jv)
+}
+
+fn string(s: &str) -> pg_sys::JsonbValue {
+    // SAFETY: a zeroed JsonbValue is a valid null; the string fields are then set.
+    let mut jv: pg_sys::JsonbValue = unsafe { std::mem::zeroed() };
+    jv.type_ = pg_sys::jbvType::jbvString;
+    jv.val.string.val = s.as_ptr() as *mut std::ffi::c_char;
+    jv.val.string.len = s.len() as i32;
+    jv
 }

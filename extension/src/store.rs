@@ -1,6 +1,7 @@
 //! The SQL that audit_log() runs: reading the taxonomy and the DBA's user lookup, and writing
 //! the event, its field-access record and its alert.
 
+use crate::jsonb::BuiltJsonb;
 use crate::spi_cache::prepared;
 use auditlog_core::event::{Alert, Built, FieldAccess};
 use pgrx::datum::{DatumWithOid, IntoDatum, JsonB, TimestampWithTimeZone};
@@ -247,18 +248,20 @@ pub fn write_many(client: &mut SpiClient<'_>, events: &[&Built]) -> SpiResult<Ha
         column(events, |b| uuid(b.event.event_id)),
         column(events, |b| unix_us_to_pg(b.event.timestamp_us)),
         column(events, |b| b.event.event_type.clone()),
-        column(events, |b| JsonB(b.event.event_data.clone())),
+        column(events, |b| BuiltJsonb::new(&b.event.event_data)),
         column(events, |b| b.event.user_id),
         column(events, |b| b.event.session_id.clone()),
         column(events, |b| b.event.correlation_id.clone()),
         column(events, |b| b.event.parent_correlation_id.clone()),
         column(events, |b| b.event.ip_address.clone()),
         column(events, |b| b.event.user_agent.clone()),
-        column(events, |b| JsonB(b.event.user_context.clone())),
+        column(events, |b| BuiltJsonb::new(&b.event.user_context)),
         column(events, |b| b.event.status.clone()),
-        column(events, |b| JsonB(b.event.enrichment_data.clone())),
-        column(events, |b| JsonB(b.event.classification.clone())),
-        column(events, |b| json_or_null(&b.event.context_errors)),
+        column(events, |b| BuiltJsonb::new(&b.event.enrichment_data)),
+        column(events, |b| BuiltJsonb::new(&b.event.classification)),
+        column(events, |b| {
+            (!b.event.context_errors.is_null()).then(|| BuiltJsonb::new(&b.event.context_errors))
+        }),
         column(events, |b| b.integrity_hash.clone()),
         column(events, |b| b.event.hash_version),
         column(events, |b| unix_us_to_pg(b.event.created_at_us)),

@@ -155,7 +155,10 @@ async fn deliver_loop(
     let batches_rx = Arc::new(tokio::sync::Mutex::new(batches_rx));
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Result<(u64, Pos, u64)>>();
     let mut reader = spool.reader(from);
-    let (size, timeout) = (args.batch_size.max(1), Duration::from_millis(args.batch_timeout_ms));
+    let (size, timeout) = (
+        args.batch_size.max(1),
+        Duration::from_millis(args.batch_timeout_ms),
+    );
     let cutter = tokio::spawn(async move {
         for seq in 0.. {
             let batch = reader.next_batch(size, timeout, &drain).await?;
@@ -171,7 +174,9 @@ async fn deliver_loop(
         let dead_letter = args.spool_dir.join("dead-letter.ndjson");
         tokio::spawn(async move {
             loop {
-                let Some((seq, batch)) = batches_rx.lock().await.recv().await else { return };
+                let Some((seq, batch)) = batches_rx.lock().await.recv().await else {
+                    return;
+                };
                 let result = deliver_batch(&mut deliverer, &batch, &dead_letter, &metrics).await;
                 let upto = batch.last().expect("batches are never empty").next;
                 let _ = done_tx.send(result.map(|()| (seq, upto, batch.len() as u64)));
@@ -208,7 +213,9 @@ async fn deliver_batch(
     for (i, error) in &d.refused {
         write_dead_letter(dead_letter, lines[*i], error)?;
     }
-    metrics.batch_seconds.observe(started.elapsed().as_secs_f64());
+    metrics
+        .batch_seconds
+        .observe(started.elapsed().as_secs_f64());
     metrics.batch_size.observe(lines.len() as f64);
     metrics.delivered.inc_by(d.logged as u64);
     metrics.duplicates.inc_by(d.duplicate as u64);
