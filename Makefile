@@ -22,6 +22,7 @@ test: install
 bench: install
 	bash bench/run.sh
 	bash bench/sealing.sh
+	bash bench/ingest.sh
 
 fmt:
 	cargo fmt --all

@@ -3,6 +3,7 @@
 # root). Only ever touches the directory it is given.
 #   pgcluster.sh start DIR PORT [postgresql.conf line ...]
 #   pgcluster.sh stop DIR
+#   pgcluster.sh resume DIR        (starts a stopped cluster again, its data kept)
 set -euo pipefail
 BIN=/usr/lib/postgresql/15/bin
 cmd=$1 dir=$(realpath -m "$2")
@@ -23,10 +24,13 @@ case "$cmd" in
     sudo -u postgres "$BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null
     echo "postgres started: host=$dir port=$port user=postgres"
     ;;
+  resume)
+    sudo -u postgres "$BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null
+    ;;
   stop)
     if [ -f "$dir/data/postmaster.pid" ]; then
       sudo -u postgres "$BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
     fi
     ;;
-  *) echo "usage: $0 start DIR PORT [conf ...] | stop DIR" >&2; exit 2 ;;
+  *) echo "usage: $0 start DIR PORT [conf ...] | stop DIR | resume DIR" >&2; exit 2 ;;
 esac

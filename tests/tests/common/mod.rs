@@ -76,3 +76,162 @@ pub async fn verify_kinds(client: &Client) -> Vec<String> {
         .unwrap();
     rows.iter().map(|r| r.get(0)).collect()
 }
+
+/// A running `auditlog-shim serve` (the binary `make test` built), on a free port with its own
+/// spool directory.
+pub struct Shim {
+    pub child: std::process::Child,
+    pub url: String,
+    pub spool: std::path::PathBuf,
+    dsn: String,
+    args: Vec<String>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Shim {
+    /// Starts the shim for database `db` with a fresh spool named `name`, and waits for it.
+    pub async fn start(name: &str, dsn: &str, args: &[&str]) -> Shim {
+        let spool = std::env::temp_dir().join(format!("auditlog-test-spool-{name}"));
+        let _ = std::fs::remove_dir_all(&spool);
+        let mut shim = Shim {
+            child: std::process::Command::new("true").spawn().unwrap(),
+            url: String::new(),
+            spool,
+            dsn: dsn.to_string(),
+            args: args.iter().map(|s| s.to_string()).collect(),
+        };
+        shim.restart().await;
+        shim
+    }
+
+    /// The database the next start delivers to.
+    pub fn set_dsn(&mut self, dsn: &str) {
+        self.dsn = dsn.to_string();
+    }
+
+    /// Starts the shim again on the same spool (after a kill or a stop).
+    pub async fn restart(&mut self) {
+        let port = free_port();
+        self.url = format!("http://127.0.0.1:{port}");
+        let shim = std::env::var("AUDITLOG_SHIM").expect("AUDITLOG_SHIM is set by `make test`");
+        self.child = std::process::Command::new(shim)
+            .arg("serve")
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .arg("--spool-dir")
+            .arg(&self.spool)
+            .args(&self.args)
+            .env("DATABASE_URL", &self.dsn)
+            .spawn()
+            .expect("starting auditlog-shim serve");
+        for _ in 0..200 {
+            if reqwest::get(format!("{}/healthz", self.url)).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("auditlog-shim did not start listening");
+    }
+
+    /// POSTs `body` as `content_type`; returns the status and the JSON answer.
+    pub async fn post(
+        &self,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> (u16, serde_json::Value) {
+        let r = reqwest::Client::new()
+            .post(format!("{}/v1/events", self.url))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("POST /v1/events");
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        )
+    }
+
+    pub async fn get(&self, path: &str) -> String {
+        reqwest::get(format!("{}{path}", self.url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// Events acknowledged and not yet committed.
+    pub async fn queue_depth(&self) -> u64 {
+        let health: serde_json::Value = serde_json::from_str(&self.get("/healthz").await).unwrap();
+        health["queue_depth"].as_u64().unwrap()
+    }
+
+    /// Waits (up to `secs`) until everything acknowledged is committed.
+    pub async fn drained(&self, secs: u64) {
+        for _ in 0..secs * 20 {
+            if self.queue_depth().await == 0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!(
+            "the shim still holds {} events after {secs} s",
+            self.queue_depth().await
+        );
+    }
+
+    /// SIGTERM, then waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        self.child.wait().unwrap()
+    }
+
+    pub fn kill9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Shim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The ids in a 202 or 400 answer's `accepted` list.
+pub fn accepted_ids(answer: &serde_json::Value) -> Vec<uuid::Uuid> {
+    answer["accepted"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| e["event_id"].as_str().unwrap().parse().unwrap())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `n` NDJSON events, numbered from `from` in event_data.n.
+pub fn ndjson_events(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| {
+            format!(
+                "{{\"event_type\": \"data.client.read\", \"event_data\": {{\"n\": {i}, \"resource_id\": {}}}, \"user_context\": {{\"user_id\": {}, \"correlation_id\": \"CORR_LOAD_{}\"}}}}\n",
+                i % 500, 1 + i % 50, i / 100
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,112 @@
+//! Postgres stopped for 10 s in the middle of a load through the shim: nothing acknowledged is
+//! lost. A cluster of its own (the shared one stays up for the other tests).
+
+mod common;
+use common::*;
+use std::collections::HashSet;
+use std::process::Command;
+
+struct Cluster(std::path::PathBuf);
+
+impl Cluster {
+    fn script() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/pgcluster.sh")
+    }
+    fn run(&self, args: &[&str]) {
+        let ok = Command::new(Self::script())
+            .args(args)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "pgcluster.sh {args:?}");
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = Command::new(Self::script())
+            .arg("stop")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn postgres_stopped_for_10_s_during_a_load_loses_nothing_acknowledged() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tmp/test-outage");
+    let port = "55434";
+    let cluster = Cluster(dir.clone());
+    cluster.run(&["start", dir.to_str().unwrap(), port]);
+    let dsn = format!(
+        "host={} port={port} user=postgres dbname=postgres",
+        dir.canonicalize().unwrap().display()
+    );
+    let (db, conn) = tokio_postgres::connect(&dsn, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    db.batch_execute("CREATE EXTENSION auditlog").await.unwrap();
+    drop(db);
+
+    let shim = Shim::start(
+        "outage",
+        &dsn,
+        &["--batch-timeout-ms", "100", "--max-backoff-seconds", "1"],
+    )
+    .await;
+    let mut acked = Vec::new();
+    let started = std::time::Instant::now();
+    let (mut stopped_at, mut resumed) = (None, false);
+    // Requests of 200 events, one after another, for about 16 s; Postgres is down from about 3 s
+    // to 13 s.
+    for r in 0.. {
+        let elapsed = started.elapsed().as_secs_f64();
+        if elapsed > 16.0 {
+            break;
+        }
+        if elapsed > 3.0 && stopped_at.is_none() {
+            cluster.run(&["stop", dir.to_str().unwrap()]);
+            stopped_at = Some(std::time::Instant::now());
+        }
+        if !resumed && stopped_at.is_some_and(|t| t.elapsed().as_secs() >= 10) {
+            cluster.run(&["resume", dir.to_str().unwrap()]);
+            resumed = true;
+        }
+        let (status, answer) = shim
+            .post("application/x-ndjson", ndjson_events(r * 200, 200))
+            .await;
+        assert_eq!(
+            status, 202,
+            "acknowledged even while the database is down: {answer}"
+        );
+        acked.extend(accepted_ids(&answer));
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(resumed, "the database was stopped and started again");
+    shim.drained(120).await;
+    let (db, conn) = tokio_postgres::connect(&dsn, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let stored: HashSet<uuid::Uuid> = db
+        .query("SELECT event_id FROM audit.audit_events", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(stored.len(), acked.len());
+    assert!(
+        acked.iter().all(|id| stored.contains(id)),
+        "an acknowledged event is missing"
+    );
+    let metrics = shim.get("/metrics").await;
+    let retried = metrics
+        .lines()
+        .find(|l| l.starts_with("auditlog_shim_events_retried_total"))
+        .unwrap();
+    assert_ne!(
+        retried, "auditlog_shim_events_retried_total 0",
+        "the outage was seen"
+    );
+}
