@@ -8,6 +8,7 @@ pub mod enrich;
 pub mod event;
 pub mod hash;
 pub mod ingest;
+pub mod jsonb_layout;
 pub mod merkle;
 pub mod proof;
 pub mod risk;

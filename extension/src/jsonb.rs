@@ -4,6 +4,7 @@
 //! either cost.
 
 use auditlog_core::canonical::{write_array, write_number, write_object, write_string, Canonical};
+use auditlog_core::jsonb_layout;
 use pgrx::callconv::{Arg, ArgAbi};
 use pgrx::pg_sys::{self, JsonbIteratorToken as Tok};
 use pgrx::pgrx_sql_entity_graph::metadata::{
@@ -110,30 +111,47 @@ unsafe fn write_value(v: &pg_sys::JsonbValue, out: &mut String) {
     }
 }
 
-/// A jsonb built straight from a serde value (`pushJsonbValue`), without printing it as text for
-/// `jsonb_in` to parse again: what the batch insert binds for every JSON column.
+/// A jsonb built straight from a serde value in PostgreSQL's binary layout
+/// (`auditlog_core::jsonb_layout`), without printing it as text for `jsonb_in` to parse again:
+/// what the batch insert binds for every JSON column.
 pub struct BuiltJsonb(pg_sys::Datum);
 
 impl BuiltJsonb {
     pub fn new(v: &Value) -> BuiltJsonb {
-        // SAFETY: every JsonbValue pushed points into `v`, which outlives the conversion, and
-        // JsonbValueToJsonb copies what it needs into one palloc'd jsonb.
+        let bytes = jsonb_layout::encode(v, &mut numeric_bytes).unwrap_or_else(|e| error!("{e}"));
+        // SAFETY: a palloc'd copy of a complete varlena, owned by the current memory context.
         unsafe {
-            let mut state: *mut pg_sys::JsonbParseState = std::ptr::null_mut();
-            let root = match v {
-                Value::Object(_) | Value::Array(_) => push(&mut state, v, Tok::WJB_ELEM),
-                _ => {
-                    // A scalar document is a one-element "raw scalar" array, as jsonb_in makes it.
-                    let mut array: pg_sys::JsonbValue = std::mem::zeroed();
-                    array.type_ = pg_sys::jbvType::jbvArray;
-                    array.val.array.rawScalar = true;
-                    pg_sys::pushJsonbValue(&mut state, Tok::WJB_BEGIN_ARRAY, &mut array);
-                    push(&mut state, v, Tok::WJB_ELEM);
-                    pg_sys::pushJsonbValue(&mut state, Tok::WJB_END_ARRAY, std::ptr::null_mut())
-                }
-            };
-            BuiltJsonb(pg_sys::Datum::from(pg_sys::JsonbValueToJsonb(root)))
+            let p = pg_sys::palloc(bytes.len()) as *mut u8;
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len());
+            BuiltJsonb(pg_sys::Datum::from(p))
         }
+    }
+}
+
+/// PostgreSQL's numeric for a JSON number's text, as varlena bytes.
+fn numeric_bytes(text: &str) -> Vec<u8> {
+    // SAFETY: both calls return a palloc'd numeric varlena with a 4-byte header.
+    unsafe {
+        let n: *const u8 = match text.parse::<i64>() {
+            Ok(i) => pg_sys::int64_to_numeric(i).cast(),
+            Err(_) => {
+                let c = std::ffi::CString::new(text).expect("a number has no NUL");
+                pgrx::direct_function_call::<pg_sys::Datum>(
+                    pg_sys::numeric_in,
+                    &[
+                        Some(pg_sys::Datum::from(c.as_ptr())),
+                        Some(pg_sys::Datum::from(pg_sys::InvalidOid)),
+                        Some(pg_sys::Datum::from(-1i32)),
+                    ],
+                )
+                .expect("numeric_in returns a value")
+                .cast_mut_ptr()
+            }
+        };
+        let len = pgrx::varsize_any(n as *const pg_sys::varlena);
+        let bytes = std::slice::from_raw_parts(n, len).to_vec();
+        pg_sys::pfree(n as *mut std::ffi::c_void);
+        bytes
     }
 }
 
@@ -145,66 +163,4 @@ impl IntoDatum for BuiltJsonb {
     fn type_oid() -> pg_sys::Oid {
         pg_sys::JSONBOID
     }
-}
-
-/// Pushes `v`; a scalar goes as `scalar_token` (WJB_VALUE in an object, WJB_ELEM in an array).
-unsafe fn push(
-    state: &mut *mut pg_sys::JsonbParseState,
-    v: &Value,
-    scalar_token: Tok::Type,
-) -> *mut pg_sys::JsonbValue {
-    let mut jv: pg_sys::JsonbValue = std::mem::zeroed();
-    match v {
-        Value::Object(map) => {
-            pg_sys::pushJsonbValue(state, Tok::WJB_BEGIN_OBJECT, std::ptr::null_mut());
-            for (k, item) in map {
-                let mut key = string(k);
-                pg_sys::pushJsonbValue(state, Tok::WJB_KEY, &mut key);
-                push(state, item, Tok::WJB_VALUE);
-            }
-            return pg_sys::pushJsonbValue(state, Tok::WJB_END_OBJECT, std::ptr::null_mut());
-        }
-        Value::Array(items) => {
-            pg_sys::pushJsonbValue(state, Tok::WJB_BEGIN_ARRAY, std::ptr::null_mut());
-            for item in items {
-                push(state, item, Tok::WJB_ELEM);
-            }
-            return pg_sys::pushJsonbValue(state, Tok::WJB_END_ARRAY, std::ptr::null_mut());
-        }
-        Value::Null => jv.type_ = pg_sys::jbvType::jbvNull,
-        Value::Bool(b) => {
-            jv.type_ = pg_sys::jbvType::jbvBool;
-            jv.val.boolean = *b;
-        }
-        Value::String(s) => jv = string(s),
-        Value::Number(n) => {
-            jv.type_ = pg_sys::jbvType::jbvNumeric;
-            jv.val.numeric = match n.as_i64() {
-                Some(i) => pg_sys::int64_to_numeric(i),
-                None => {
-                    let text = std::ffi::CString::new(n.to_string()).expect("a number has no NUL");
-                    let d = pgrx::direct_function_call::<pg_sys::Datum>(
-                        pg_sys::numeric_in,
-                        &[
-                            Some(pg_sys::Datum::from(text.as_ptr())),
-                            Some(pg_sys::Datum::from(pg_sys::InvalidOid)),
-                            Some(pg_sys::Datum::from(-1i32)),
-                        ],
-                    )
-                    .expect("numeric_in returns a value");
-                    d.cast_mut_ptr()
-                }
-            };
-        }
-    }
-    pg_sys::pushJsonbValue(state, scalar_token, &mut jv)
-}
-
-fn string(s: &str) -> pg_sys::JsonbValue {
-    // SAFETY: a zeroed JsonbValue is a valid null; the string fields are then set.
-    let mut jv: pg_sys::JsonbValue = unsafe { std::mem::zeroed() };
-    jv.type_ = pg_sys::jbvType::jbvString;
-    jv.val.string.val = s.as_ptr() as *mut std::ffi::c_char;
-    jv.val.string.len = s.len() as i32;
-    jv
 }

@@ -58,3 +58,19 @@ RESET ROLE;
 SELECT seal_audit_events() > 0 AS sealed;
 SELECT kind, detail FROM verify_audit_chain((SELECT max(id) FROM audit.audit_log_integrity),
                                             (SELECT max(id) FROM audit.audit_log_integrity));
+
+-- The batch hands the database jsonb in its binary layout, built without text: it must be the
+-- jsonb that jsonb_in makes of the same text. 40 keys (offsets every 32nd entry), keys of mixed
+-- lengths and scripts (sorted by length, then bytes), nested containers, numbers of every kind.
+CREATE TEMP TABLE layout AS
+SELECT jsonb_build_object('nested', jsonb_build_object('arr', jsonb_build_array(1, -2.5, 1e20, 12345678901234567890123, 'x', NULL, true, false, '{}'::jsonb, '[]'::jsonb)),
+                          'é', 'accent', '𐀀', 'astral', '', 'empty key', 'big', 0.10000000000000001)
+       || (SELECT jsonb_object_agg('key_' || repeat('k', i % 7) || i, i * 1.5) FROM generate_series(1, 40) i) AS data;
+SELECT outcome FROM audit_log_batch((SELECT jsonb_build_object('event_id', '0193a0c4-0000-7000-8000-0000000000c1',
+    'event_type', 'auth.logout', 'event_data', data)::text FROM layout));
+SELECT e.event_data = l.data AS equal, e.event_data::text = l.data::text AS same_text,
+       pg_column_size(e.event_data) = pg_column_size(l.data::text::jsonb) AS same_size,
+       (SELECT bool_and(e.event_data -> k = l.data -> k) FROM jsonb_object_keys(l.data) k) AS every_key_found,
+       e.event_data @> '{"nested": {"arr": [12345678901234567890123]}}' AS containment,
+       e.event_data ->> '𐀀' AS astral
+  FROM audit.audit_events e, layout l WHERE e.event_id = '0193a0c4-0000-7000-8000-0000000000c1';
