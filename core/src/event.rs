@@ -45,13 +45,29 @@ pub fn check_input(
             ))
         }
     };
-    let size = serde_json::to_string(&event_data).map_or(usize::MAX, |s| s.len());
+    let size = compact_len(&event_data);
     if size > max_data_bytes {
         return Err(format!(
             "event_data is {size} bytes, over the limit of {max_data_bytes} bytes (auditlog.max_event_data_bytes)"
         ));
     }
     Ok((event_type, event_data))
+}
+
+/// The length of `v` as compact JSON, counted without building the text.
+fn compact_len(v: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, v).map_or(usize::MAX, |()| count.0)
 }
 
 /// "a string", "an array", ...: for error messages.
@@ -103,6 +119,8 @@ pub struct Alert {
 pub struct Built {
     pub event: StoredEvent,
     pub integrity_hash: String,
+    /// SHA-256 of the canonical classification, for the seal.
+    pub classification_hash: [u8; 32],
     pub classification: Classification,
     pub field_access: Option<FieldAccess>,
     pub alert: Option<Alert>,
@@ -156,13 +174,14 @@ pub fn build(
         updated_at_us: new.created_at_us,
         hash_version: HASH_VERSION,
     };
-    let integrity_hash = event.integrity_hash().expect("current hash version");
+    let (integrity_hash, classification_hash) = event.seal_hashes().expect("current hash version");
     let field_access = field_access(&event);
     let alert =
         (classification.risk_score > alert_threshold).then(|| alert(&event, &classification));
     Built {
         event,
         integrity_hash,
+        classification_hash,
         classification,
         field_access,
         alert,

@@ -59,6 +59,12 @@ impl<J: Canonical> StoredEvent<J> {
     /// The canonical pre-image, written directly: the keys below are in RFC 8785 order, so no
     /// intermediate JSON value is built (tests check it against the generic canonicaliser).
     pub fn preimage(&self) -> String {
+        self.preimage_and_classification().0
+    }
+
+    /// The pre-image, and where in it the canonical classification is (its first field), which
+    /// is what the seal's classification hash covers.
+    fn preimage_and_classification(&self) -> (String, std::ops::Range<usize>) {
         let event_id = self.event_id.to_string();
         let fields: [(&str, Field<J>); 18] = [
             ("classification", Field::Json(&self.classification)),
@@ -84,6 +90,7 @@ impl<J: Canonical> StoredEvent<J> {
             ("user_id", Field::Int(self.user_id)),
         ];
         let mut out = String::with_capacity(1024);
+        let mut classification = 0..0;
         out.push('{');
         for (i, (key, field)) in fields.iter().enumerate() {
             if i > 0 {
@@ -91,6 +98,7 @@ impl<J: Canonical> StoredEvent<J> {
             }
             write_string(key, &mut out);
             out.push(':');
+            let start = out.len();
             match field {
                 Field::Json(v) => v.write_canonical(&mut out),
                 Field::Text(Some(t)) => write_string(t, &mut out),
@@ -98,20 +106,33 @@ impl<J: Canonical> StoredEvent<J> {
                 Field::Text(None) | Field::Int(None) => out.push_str("null"),
                 Field::Time(us) => write_string(&format_timestamp_us(*us), &mut out),
             }
+            if i == 0 {
+                classification = start..out.len();
+            }
         }
         out.push('}');
-        out
+        (out, classification)
     }
 
     /// 64 lowercase hex digits. Fails only for a hash_version this build does not know.
     pub fn integrity_hash(&self) -> Result<String, String> {
+        Ok(self.seal_hashes()?.0)
+    }
+
+    /// The integrity hash (hex) and the classification hash the seal records beside it, from
+    /// one canonicalisation.
+    pub fn seal_hashes(&self) -> Result<(String, [u8; 32]), String> {
         if self.hash_version != HASH_VERSION {
             return Err(format!(
                 "hash_version {} is not known to this build",
                 self.hash_version
             ));
         }
-        Ok(hex::encode(Sha256::digest(self.preimage().as_bytes())))
+        let (pre, classification) = self.preimage_and_classification();
+        Ok((
+            hex::encode(Sha256::digest(pre.as_bytes())),
+            Sha256::digest(&pre.as_bytes()[classification]).into(),
+        ))
     }
 }
 
@@ -225,6 +246,18 @@ mod tests {
             change(&mut c);
             assert_ne!(c.integrity_hash().unwrap(), h, "change {i} went unseen");
         }
+    }
+
+    #[test]
+    fn the_classification_hash_comes_from_the_same_preimage() {
+        let mut e = sample();
+        e.classification = json!({"tags": ["a"], "risk_score": 20, "\u{10000}": 1, "\u{e000}": 2});
+        let (integrity, classification) = e.seal_hashes().unwrap();
+        assert_eq!(integrity, e.integrity_hash().unwrap());
+        assert_eq!(
+            classification,
+            crate::seal::classification_hash(&e.classification)
+        );
     }
 
     #[test]

@@ -219,8 +219,7 @@ pub fn write(client: &mut SpiClient<'_>, b: &Built, given: &Given) -> SpiResult<
 /// classification hash, computed here where the values are at hand.
 fn seal_hashes(b: &Built) -> (Vec<u8>, Vec<u8>) {
     let event_hash = hex::decode(&b.integrity_hash).expect("a hex digest");
-    let classification_hash = auditlog_core::seal::classification_hash(&b.event.classification);
-    (event_hash, classification_hash.to_vec())
+    (event_hash, b.classification_hash.to_vec())
 }
 
 /// The field-access record and the alert an event brings, if any.
