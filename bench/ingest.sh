@@ -8,14 +8,14 @@
 #   3. the shim's peak RSS, at full speed and with its queue full (the database unreachable).
 #   INGEST_EVENTS      events per run (default 200000)
 #   INGEST_ROUNDS      rounds, alternating COPY and shim (default 2)
-#   INGEST_BATCH_SIZE  the shim's --batch-size (default 500; serve's own default is 100)
+#   INGEST_BATCH_SIZE  the shim's --batch-size (default 100, its own default)
 #   INGEST_PORT        port of the throwaway cluster (default 55492)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 EVENTS=${INGEST_EVENTS:-200000}
 ROUNDS=${INGEST_ROUNDS:-2}
-BATCH=${INGEST_BATCH_SIZE:-500}
+BATCH=${INGEST_BATCH_SIZE:-100}
 PORT=${INGEST_PORT:-55492}
 HTTP=127.0.0.1:${INGEST_HTTP_PORT:-18790}
 DIR=$PWD/tmp/bench-ingest
