@@ -11,6 +11,7 @@ setup:
 # Builds the extension and installs it into the system PostgreSQL 15, and builds the shim.
 install: setup
 	cd extension && cargo pgrx install --release --pg-config $(PG_CONFIG)
+	install -m 644 sql/auditlog--*--*.sql $$($(PG_CONFIG) --sharedir)/extension/
 	cargo build --release -p auditlog-shim
 
 demo: install

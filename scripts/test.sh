@@ -22,6 +22,9 @@ summary() {
 echo "== tier 1: cargo test (pure Rust)"
 cargo test -p auditlog-core -p auditlog-shim 2>&1 | tee -a "$log"
 
+# The upgrade test runs 0.1.0's own build (its release commit), built once into target/releases.
+scripts/release-lib.sh 0.1.0 4d3d0e0d24369532d2afebbc3e399d6e36e3559d
+
 # pg_cron and the background sealer need preloading; both work in the postgres database.
 scripts/pgcluster.sh start "$dir" "$port" "shared_preload_libraries = 'pg_cron,auditlog'" \
   "cron.database_name = 'postgres'" "auditlog.seal_database = 'postgres'" "auditlog.seal_interval = 1"

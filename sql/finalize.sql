@@ -11,12 +11,14 @@ RETURN audit.compute_event_hash(
 
 -- Append-only: UPDATE, DELETE and TRUNCATE are refused for everyone, the owner included, unless
 -- they come from auditlog's own functions. ENABLE ALWAYS keeps the triggers on under
--- session_replication_role = replica.
+-- session_replication_role = replica. Statement triggers are not inherited: every partition
+-- gets its own (audit_maintain_partitions() adds it to those it makes).
 DO $$
 DECLARE
     t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['audit_events', 'field_access_audit', 'correlation_metadata',
+    FOREACH t IN ARRAY ARRAY['audit_events', 'audit_events_default', 'audit_events_archive', 'event_ids',
+                             'field_access_audit', 'correlation_metadata',
                              'audit_log_integrity', 'compliance_report_cache', 'audit_alerts',
                              'unsealed_events', 'event_positions', 'verification_runs', 'checkpoints']
     LOOP
@@ -81,9 +83,14 @@ LANGUAGE sql SECURITY DEFINER SET search_path = audit, pg_catalog, pg_temp AS $$
 $$;
 
 -- Ownership: a NOLOGIN role owns the data and the SECURITY DEFINER functions that write it.
-GRANT USAGE ON SCHEMA audit TO auditlog_owner;
+-- CREATE: audit_maintain_partitions() makes partitions as this role.
+GRANT USAGE, CREATE ON SCHEMA audit TO auditlog_owner;
 ALTER TABLE audit.event_types OWNER TO auditlog_owner;
 ALTER TABLE audit.audit_events OWNER TO auditlog_owner;
+ALTER TABLE audit.audit_events_default OWNER TO auditlog_owner;
+ALTER TABLE audit.audit_events_archive OWNER TO auditlog_owner;
+ALTER TABLE audit.event_ids OWNER TO auditlog_owner;
+ALTER VIEW audit.all_events OWNER TO auditlog_owner;
 ALTER TABLE audit.field_access_audit OWNER TO auditlog_owner;
 ALTER TABLE audit.correlation_metadata OWNER TO auditlog_owner;
 ALTER TABLE audit.audit_log_integrity OWNER TO auditlog_owner;
@@ -102,12 +109,15 @@ ALTER FUNCTION audit_chain_head() OWNER TO auditlog_owner;
 ALTER FUNCTION audit_inclusion_proof(uuid) OWNER TO auditlog_owner;
 ALTER FUNCTION audit.verify_recent_run(interval) OWNER TO auditlog_owner;
 ALTER FUNCTION audit_store_checkpoint(jsonb) OWNER TO auditlog_owner;
+ALTER FUNCTION audit_maintain_partitions() OWNER TO auditlog_owner;
+ALTER FUNCTION archive_audit_logs(integer) OWNER TO auditlog_owner;
 
 -- Privileges: writers may only log; readers may read and recompute hashes.
 REVOKE ALL ON ALL TABLES IN SCHEMA audit FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA audit FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_log(text, jsonb, jsonb), audit_log_batch(text), seal_audit_events(), verify_audit_chain(bigint, bigint),
-    verify_audit_batch_integrity(timestamptz, timestamptz), audit_chain_head(), audit_inclusion_proof(uuid) FROM PUBLIC;
+    verify_audit_batch_integrity(timestamptz, timestamptz), audit_chain_head(), audit_inclusion_proof(uuid),
+    audit_maintain_partitions(), archive_audit_logs(integer) FROM PUBLIC;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA audit TO auditlog_owner;
 GRANT USAGE ON SCHEMA audit TO audit_writer, audit_reader;
 REVOKE ALL ON FUNCTION audit_store_checkpoint(jsonb) FROM PUBLIC;
@@ -124,7 +134,9 @@ GRANT EXECUTE ON FUNCTION audit.compute_event_hash TO audit_reader;
 
 -- pg_dump: audit rows are data, not extension objects, and must be dumped. correlation_metadata
 -- is left out on purpose: restoring audit_events rebuilds it through the rollup trigger.
-SELECT pg_catalog.pg_extension_config_dump('audit.audit_events', '');
+-- Partitions made later are not part of the extension and are dumped whole, as any table.
+SELECT pg_catalog.pg_extension_config_dump('audit.audit_events_default', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.event_ids', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.field_access_audit', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.field_access_audit_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.audit_log_integrity', '');

@@ -68,8 +68,11 @@ INSERT INTO audit.event_types VALUES
 
 -- The events. Seed column names; event_id is a time-ordered UUIDv7 (cheap to index), user_id a
 -- bigint (the seed's profile id), and every value the caller gave stays verbatim in user_context.
+-- Partitioned by "timestamp" (auditlog.partition_period, monthly by default): partitions are made
+-- ahead of time by audit_maintain_partitions(), and whatever finds none lands in the default
+-- partition, so no insert ever fails for want of one.
 CREATE TABLE audit.audit_events (
-    event_id              uuid PRIMARY KEY,
+    event_id              uuid NOT NULL,
     "timestamp"           timestamptz NOT NULL,
     event_type            text NOT NULL,
     event_data            jsonb NOT NULL,
@@ -89,16 +92,43 @@ CREATE TABLE audit.audit_events (
     hash_version          smallint NOT NULL,
     created_at            timestamptz NOT NULL,
     updated_at            timestamptz NOT NULL
-);
+) PARTITION BY RANGE ("timestamp");
+CREATE TABLE audit.audit_events_default PARTITION OF audit.audit_events DEFAULT;
 -- Indexes for the seed's queries, and no more: each one is paid on every insert.
 -- The seed's GIN indexes on whole JSONB columns are replaced by a partial index for the one
 -- JSONB predicate its queries use (risk_score > 75) and a BRIN index for time ranges.
+CREATE INDEX audit_events_event_id_idx ON audit.audit_events (event_id, "timestamp");
 CREATE INDEX audit_events_correlation_idx ON audit.audit_events (correlation_id, "timestamp");
 CREATE INDEX audit_events_user_idx ON audit.audit_events (user_id, "timestamp") WHERE user_id IS NOT NULL;
 CREATE INDEX audit_events_type_idx ON audit.audit_events (event_type, "timestamp");
 CREATE INDEX audit_events_time_brin ON audit.audit_events USING brin ("timestamp");
 CREATE INDEX audit_events_high_risk_idx ON audit.audit_events ("timestamp")
     WHERE ((classification ->> 'risk_score')::int > 75);
+
+-- Every event id ever stored, archived ones included: ids stay unique across partitions, and a
+-- retried insert is recognised by its id.
+CREATE TABLE audit.event_ids (
+    event_id    uuid PRIMARY KEY,
+    "timestamp" timestamptz NOT NULL
+);
+
+-- Archived events (archive_audit_logs()): whole partitions, detached from audit_events and
+-- attached here, indexes and all. Verification reads both.
+CREATE TABLE audit.audit_events_archive (LIKE audit.audit_events)
+    PARTITION BY RANGE ("timestamp");
+CREATE INDEX audit_events_archive_event_id_idx ON audit.audit_events_archive (event_id, "timestamp");
+CREATE INDEX audit_events_archive_correlation_idx ON audit.audit_events_archive (correlation_id, "timestamp");
+CREATE INDEX audit_events_archive_user_idx ON audit.audit_events_archive (user_id, "timestamp") WHERE user_id IS NOT NULL;
+CREATE INDEX audit_events_archive_type_idx ON audit.audit_events_archive (event_type, "timestamp");
+CREATE INDEX audit_events_archive_time_brin ON audit.audit_events_archive USING brin ("timestamp");
+CREATE INDEX audit_events_archive_high_risk_idx ON audit.audit_events_archive ("timestamp")
+    WHERE ((classification ->> 'risk_score')::int > 75);
+
+-- Live and archived events, for verification and for anyone who reads the whole history.
+CREATE VIEW audit.all_events AS
+    SELECT * FROM audit.audit_events
+    UNION ALL
+    SELECT * FROM audit.audit_events_archive;
 
 CREATE TABLE audit.field_access_audit (
     id                     bigserial PRIMARY KEY,
@@ -152,7 +182,8 @@ CREATE TABLE audit.event_positions (
     position            bigint PRIMARY KEY,
     event_id            uuid NOT NULL UNIQUE,
     event_hash          bytea NOT NULL,   -- the event's integrity_hash when sealed
-    classification_hash bytea NOT NULL    -- SHA-256 of its canonical classification when sealed
+    classification_hash bytea NOT NULL,   -- SHA-256 of its canonical classification when sealed
+    "timestamp"         timestamptz NOT NULL  -- the event's time: where to find its partition
 );
 
 -- The seed's batch table; id is the batch number, gapless, and every column is covered by

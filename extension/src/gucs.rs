@@ -22,6 +22,12 @@ pub static MAX_EVENT_DATA_BYTES: GucSetting<i32> = GucSetting::<i32>::new(1024 *
 pub static ALERT_RISK_THRESHOLD: GucSetting<i32> = GucSetting::<i32>::new(75);
 pub static ALERT_CHANNEL: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"auditlog_alerts"));
+pub static PARTITION_PERIOD: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"month"));
+pub static PARTITIONS_AHEAD: GucSetting<i32> = GucSetting::<i32>::new(3);
+
+/// The periods a partition of audit.audit_events may span (date_trunc's names).
+pub const PARTITION_PERIODS: [&str; 5] = ["day", "week", "month", "quarter", "year"];
 
 type Check = fn(&str) -> Result<(), String>;
 
@@ -127,6 +133,27 @@ pub fn init() {
         GucFlags::default(),
     );
     checked_string_guc!(
+        c"auditlog.partition_period",
+        c"Time each new partition of audit.audit_events spans: day, week, month, quarter or year.",
+        c"Read when audit_maintain_partitions() makes partitions; existing ones keep their span.",
+        PARTITION_PERIOD,
+        |s| if PARTITION_PERIODS.contains(&s) {
+            Ok(())
+        } else {
+            Err(format!("one of {}", PARTITION_PERIODS.join(", ")))
+        }
+    );
+    GucRegistry::define_int_guc(
+        c"auditlog.partitions_ahead",
+        c"Partitions of audit.audit_events kept ready beyond the current one.",
+        c"audit_maintain_partitions() makes them; the background sealer calls it every minute.",
+        &PARTITIONS_AHEAD,
+        0,
+        120,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    checked_string_guc!(
         c"auditlog.alert_channel",
         c"NOTIFY channel on which each new alert is sent as JSON.",
         c"A monitor runs LISTEN on this channel.",
@@ -137,6 +164,10 @@ pub fn init() {
             Ok(())
         }
     );
+}
+
+pub fn partition_period() -> String {
+    text(&PARTITION_PERIOD)
 }
 
 fn text(setting: &GucSetting<Option<CString>>) -> String {

@@ -14,6 +14,7 @@ mod integrity;
 mod internal;
 mod jsonb;
 mod log;
+mod partitions;
 mod proof;
 mod seal;
 mod sealer;

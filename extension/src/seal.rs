@@ -20,8 +20,8 @@ const SEAL_LOCK: i64 = 0x6175_6469_746c_6f67;
 const TAKE: &str = "DELETE FROM audit.unsealed_events RETURNING event_id, \"timestamp\", event_hash, classification_hash";
 
 const INSERT_POSITIONS: &str = "
-    INSERT INTO audit.event_positions (position, event_id, event_hash, classification_hash)
-    SELECT * FROM unnest($1::int8[], $2::uuid[], $3::bytea[], $4::bytea[])";
+    INSERT INTO audit.event_positions (position, event_id, event_hash, classification_hash, \"timestamp\")
+    SELECT * FROM unnest($1::int8[], $2::uuid[], $3::bytea[], $4::bytea[], $5::timestamptz[])";
 
 const INSERT_BATCH: &str = "
     INSERT INTO audit.audit_log_integrity
@@ -32,7 +32,7 @@ const INSERT_BATCH: &str = "
 /// Seals every committed, unsealed event; returns how many.
 #[pg_extern(volatile, security_definer)]
 #[search_path(audit, pg_catalog, pg_temp)]
-fn seal_audit_events() -> i64 {
+pub fn seal_audit_events() -> i64 {
     Spi::connect_mut(|client| {
         // Run as a writing statement, so that every statement after it takes a fresh snapshot and
         // sees the batch that a seal holding the lock just before us committed.
@@ -66,6 +66,8 @@ fn seal_audit_events() -> i64 {
             taken.first().map_or(0, |t| t.0),
             taken.last().map_or(0, |t| t.0),
         );
+        let event_times: Vec<TimestampWithTimeZone> =
+            taken.iter().map(|t| store::unix_us_to_pg(t.0)).collect();
         let leaves: Vec<SealedLeaf> = (first_position..)
             .zip(taken)
             .map(
@@ -109,6 +111,7 @@ fn seal_audit_events() -> i64 {
                 ids.into(),
                 event_hashes.into(),
                 class_hashes.into(),
+                event_times.into(),
             ],
         )?;
         let b = &batch;

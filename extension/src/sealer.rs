@@ -1,6 +1,8 @@
 //! The background sealer: seals new events every `auditlog.seal_interval` seconds in
-//! `auditlog.seal_database`. It runs when `auditlog` is in `shared_preload_libraries`; without
-//! that, schedule `SELECT seal_audit_events()` (pg_cron's finest step is a minute).
+//! `auditlog.seal_database`, and keeps partitions made ahead (`audit_maintain_partitions()`)
+//! every minute. It runs when `auditlog` is in `shared_preload_libraries`; without that,
+//! schedule `SELECT seal_audit_events()` and `SELECT audit_maintain_partitions()` (pg_cron's
+//! finest step is a minute).
 
 use pgrx::bgworkers::{BackgroundWorker, BackgroundWorkerBuilder, SignalWakeFlags};
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
@@ -43,14 +45,22 @@ pub fn init() {
     }
 }
 
-/// The call that seals, or None while the extension is not installed in the database.
-fn seal_call() -> Option<String> {
+/// The extension's schema, or None while it is not installed in the database.
+fn installed_schema() -> Option<String> {
     let q = "SELECT quote_ident(n.nspname) FROM pg_extension x JOIN pg_namespace n ON n.oid = x.extnamespace
               WHERE x.extname = 'auditlog'";
-    Spi::get_one::<String>(q)
-        .ok()
-        .flatten()
-        .map(|schema| format!("SELECT {schema}.seal_audit_events()"))
+    Spi::get_one::<String>(q).ok().flatten()
+}
+
+/// Runs `SELECT schema.function()` in a transaction of its own; a failure is logged, not fatal.
+fn call(function: &str) {
+    BackgroundWorker::transaction(|| {
+        if let Some(schema) = installed_schema() {
+            if let Err(e) = Spi::run(&format!("SELECT {schema}.{function}()")) {
+                warning!("auditlog sealer: {function}: {e}");
+            }
+        }
+    });
 }
 
 #[pg_guard]
@@ -63,7 +73,12 @@ pub extern "C-unwind" fn auditlog_sealer_main(_arg: pg_sys::Datum) {
         .unwrap_or_else(|| "postgres".into());
     BackgroundWorker::connect_worker_to_spi(Some(&database), None);
     log!("auditlog sealer: sealing in database \"{database}\"");
+    let mut partitions_checked: Option<std::time::Instant> = None;
     loop {
+        if partitions_checked.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+            call("audit_maintain_partitions");
+            partitions_checked = Some(std::time::Instant::now());
+        }
         let interval = SEAL_INTERVAL.get();
         // With sealing off, look again now and then for the setting to change (on SIGHUP).
         let wait = Duration::from_secs(if interval > 0 { interval as u64 } else { 60 });
@@ -77,13 +92,7 @@ pub extern "C-unwind" fn auditlog_sealer_main(_arg: pg_sys::Datum) {
         if SEAL_INTERVAL.get() == 0 {
             continue;
         }
-        BackgroundWorker::transaction(|| {
-            if let Some(call) = seal_call() {
-                if let Err(e) = Spi::get_one::<i64>(&call) {
-                    warning!("auditlog sealer: {e}");
-                }
-            }
-        });
+        call("seal_audit_events");
     }
     log!("auditlog sealer: stopping");
 }

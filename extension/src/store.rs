@@ -76,17 +76,19 @@ macro_rules! event_columns {
     };
 }
 
-/// The event, and its place in the queue the sealer empties (one statement: one executor start).
+/// The event, its id in the registry of ids, and its place in the queue the sealer empties (one
+/// statement: one executor start). A fresh UUIDv7 is never taken; were it, the insert fails.
 const INSERT_EVENT: &str = concat!(
-    "WITH e AS (INSERT INTO audit.audit_events (",
+    "WITH id AS (INSERT INTO audit.event_ids VALUES ($1, $2)),
+     e AS (INSERT INTO audit.audit_events (",
     event_columns!(),
     ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::inet, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
         RETURNING event_id, \"timestamp\")
     INSERT INTO audit.unsealed_events SELECT event_id, \"timestamp\", $20, $21 FROM e"
 );
 
-/// Many events at once, each column bound as an array. An id already stored is skipped (a
-/// retried batch), and the ids written come back. The statement trigger rolls them up.
+/// Many events at once, each column bound as an array. An id already in the registry is skipped
+/// (a retried batch), and the ids written come back. The statement trigger rolls them up.
 const INSERT_EVENTS: &str = concat!(
     "WITH input AS (
         SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::jsonb[], $5::int8[],
@@ -97,6 +99,10 @@ const INSERT_EVENTS: &str = concat!(
                AS i(",
     event_columns!(),
     ", event_hash, classification_hash)),
+     ids AS (
+        INSERT INTO audit.event_ids SELECT event_id, \"timestamp\" FROM input
+        ON CONFLICT (event_id) DO NOTHING
+        RETURNING event_id),
      e AS (
         INSERT INTO audit.audit_events (",
     event_columns!(),
@@ -105,8 +111,7 @@ const INSERT_EVENTS: &str = concat!(
                correlation_id, parent_correlation_id, ip_address::inet, user_agent, user_context,
                status, enrichment_data, classification, context_errors, integrity_hash,
                hash_version, created_at, updated_at
-          FROM input
-        ON CONFLICT (event_id) DO NOTHING
+          FROM input WHERE event_id IN (SELECT event_id FROM ids)
         RETURNING event_id, \"timestamp\")
     INSERT INTO audit.unsealed_events
     SELECT e.event_id, e.\"timestamp\", i.event_hash, i.classification_hash

@@ -10,14 +10,38 @@ use pgrx::prelude::*;
 use pgrx::spi::{SpiClient, SpiResult};
 
 /// A batch's positions with the events they point at, the hashes recomputed from the rows.
-const ROWS: &str = "
-    SELECT p.position, p.event_id, p.event_hash, p.classification_hash, e.event_id IS NOT NULL,
-           e.integrity_hash, CASE WHEN e.event_id IS NOT NULL THEN audit.event_integrity_hash(e) END,
-           audit.classification_hash(e.classification),
-           e.\"timestamp\"
-      FROM audit.event_positions p LEFT JOIN audit.audit_events e ON e.event_id = p.event_id
+/// What is checked of each sealed event: whether it is there, its stored and recomputed
+/// hashes, its classification's hash, its time.
+macro_rules! checked {
+    ($from:literal) => {
+        concat!(
+            "SELECT p.position, p.event_id, p.event_hash, p.classification_hash,
+                    e.event_id IS NOT NULL, e.integrity_hash,
+                    CASE WHEN e.event_id IS NOT NULL THEN audit.compute_event_hash(
+                        e.event_id, e.\"timestamp\", e.event_type, e.event_data, e.user_id,
+                        e.session_id, e.correlation_id, e.parent_correlation_id, host(e.ip_address),
+                        e.user_agent, e.user_context, e.status, e.enrichment_data, e.classification,
+                        e.context_errors, e.hash_version, e.created_at, e.updated_at) END,
+                    audit.classification_hash(e.classification), e.\"timestamp\" ",
+            $from
+        )
+    };
+}
+
+/// A batch's positions with their events, live or archived; the time the seal recorded leads
+/// to the event's partition.
+const ROWS: &str = checked!(
+    "FROM audit.event_positions p
+     LEFT JOIN audit.all_events e ON e.event_id = p.event_id AND e.\"timestamp\" = p.\"timestamp\"
      WHERE p.position BETWEEN $1 AND $2
-     ORDER BY p.position";
+     ORDER BY p.position"
+);
+
+/// An event not found at its sealed time: found by id alone, it is an event whose time was changed.
+const BY_ID: &str = checked!(
+    "FROM audit.event_positions p JOIN audit.all_events e ON e.event_id = p.event_id
+     WHERE p.position = $1 LIMIT 1"
+);
 
 fn uuid(u: Uuid) -> uuid::Uuid {
     uuid::Uuid::from_bytes(*u.as_bytes())
@@ -25,35 +49,47 @@ fn uuid(u: Uuid) -> uuid::Uuid {
 
 fn rows(client: &SpiClient<'_>, b: &StoredBatch) -> SpiResult<Vec<SealedRow>> {
     let args = [b.batch.first_position.into(), b.batch.last_position.into()];
-    client
+    let mut rows = client
         .select(ROWS, None, &args)?
-        .map(|r| {
-            let event_id = uuid(r.get::<Uuid>(2)?.expect("NOT NULL"));
-            let leaf = SealedLeaf {
-                position: r.get::<i64>(1)?.expect("NOT NULL"),
-                event_id,
-                event_hash: chain::hash32(r.get(3)?),
-                classification_hash: chain::hash32(r.get(4)?),
-            };
-            let current = if r.get::<bool>(5)? == Some(true) {
-                let ts = r
-                    .get::<TimestampWithTimeZone>(9)?
-                    .map(store::pg_to_unix_us)
-                    .unwrap_or_default();
-                Some(CurrentEvent {
-                    stored_integrity_hash: r.get::<String>(6)?.unwrap_or_default(),
-                    recomputed_integrity_hash: r
-                        .get::<String>(7)?
-                        .ok_or_else(|| "a column is null".to_string()),
-                    classification_hash: chain::hash32(r.get(8)?),
-                    order_key: (ts, event_id),
-                })
-            } else {
-                None
-            };
-            Ok(SealedRow { leaf, current })
+        .map(sealed_row)
+        .collect::<SpiResult<Vec<_>>>()?;
+    for row in rows.iter_mut().filter(|r| r.current.is_none()) {
+        if let Some(found) = client
+            .select(BY_ID, Some(1), &[row.leaf.position.into()])?
+            .map(sealed_row)
+            .next()
+        {
+            *row = found?;
+        }
+    }
+    Ok(rows)
+}
+
+fn sealed_row(r: pgrx::spi::SpiHeapTupleData<'_>) -> SpiResult<SealedRow> {
+    let event_id = uuid(r.get::<Uuid>(2)?.expect("NOT NULL"));
+    let leaf = SealedLeaf {
+        position: r.get::<i64>(1)?.expect("NOT NULL"),
+        event_id,
+        event_hash: chain::hash32(r.get(3)?),
+        classification_hash: chain::hash32(r.get(4)?),
+    };
+    let current = if r.get::<bool>(5)? == Some(true) {
+        let ts = r
+            .get::<TimestampWithTimeZone>(9)?
+            .map(store::pg_to_unix_us)
+            .unwrap_or_default();
+        Some(CurrentEvent {
+            stored_integrity_hash: r.get::<String>(6)?.unwrap_or_default(),
+            recomputed_integrity_hash: r
+                .get::<String>(7)?
+                .ok_or_else(|| "a column is null".to_string()),
+            classification_hash: chain::hash32(r.get(8)?),
+            order_key: (ts, event_id),
         })
-        .collect()
+    } else {
+        None
+    };
+    Ok(SealedRow { leaf, current })
 }
 
 fn set_status(client: &mut SpiClient<'_>, batch_id: i64, ok: bool) -> SpiResult<()> {
@@ -125,7 +161,7 @@ fn unaccounted(client: &SpiClient<'_>, last_position: i64) -> SpiResult<Vec<Prob
     let q = "
         SELECT p.position, p.event_id FROM audit.event_positions p WHERE p.position > $1
         UNION ALL
-        SELECT NULL, e.event_id FROM audit.audit_events e
+        SELECT NULL, e.event_id FROM audit.all_events e
          WHERE NOT EXISTS (SELECT FROM audit.event_positions p WHERE p.event_id = e.event_id)
            AND NOT EXISTS (SELECT FROM audit.unsealed_events u WHERE u.event_id = e.event_id)";
     client
@@ -175,7 +211,11 @@ fn verify_audit_chain(
             batches.len(),
             batches.iter().map(|b| b.batch.event_count).sum::<i64>(),
         );
-        let last_position = batches.last().map(|b| b.batch.last_position);
+        // An empty range ends where the batch before it ended.
+        let last_position = batches
+            .last()
+            .or(prev.as_ref())
+            .map(|b| b.batch.last_position);
         let whole_tail = p_to_batch.is_none();
         let mut problems = verify_batches(client, prev, batches)?;
         if whole_tail {

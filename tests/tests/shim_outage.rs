@@ -4,43 +4,12 @@
 mod common;
 use common::*;
 use std::collections::HashSet;
-use std::process::Command;
-
-struct Cluster(std::path::PathBuf);
-
-impl Cluster {
-    fn script() -> std::path::PathBuf {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/pgcluster.sh")
-    }
-    fn run(&self, args: &[&str]) {
-        let ok = Command::new(Self::script())
-            .args(args)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "pgcluster.sh {args:?}");
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = Command::new(Self::script())
-            .arg("stop")
-            .arg(&self.0)
-            .status();
-    }
-}
 
 #[tokio::test]
 async fn postgres_stopped_for_10_s_during_a_load_loses_nothing_acknowledged() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tmp/test-outage");
-    let port = "55434";
-    let cluster = Cluster(dir.clone());
-    cluster.run(&["start", dir.to_str().unwrap(), port]);
-    let dsn = format!(
-        "host={} port={port} user=postgres dbname=postgres",
-        dir.canonicalize().unwrap().display()
-    );
+    let cluster = Cluster::start("test-outage", 55434);
+    let dir = cluster.0.clone();
+    let dsn = cluster.dsn("postgres");
     let (db, conn) = tokio_postgres::connect(&dsn, tokio_postgres::NoTls)
         .await
         .unwrap();

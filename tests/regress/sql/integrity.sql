@@ -44,7 +44,7 @@ $$;
 \set sql 'INSERT INTO audit.audit_events SELECT gen_random_uuid(), "timestamp", event_type, ''{"n": 0}'', user_id, session_id, correlation_id, parent_correlation_id, ip_address, user_agent, user_context, status, enrichment_data, classification, context_errors, integrity_hash, hash_version, created_at, updated_at FROM audit.audit_events WHERE correlation_id = ''CORR_SEAL'' AND event_data ->> ''n'' = ''2'''
 :attack
 -- 5b. ...and give it a position of its own
-\set sql 'INSERT INTO audit.event_positions SELECT max(position) + 1, gen_random_uuid(), ''\\x00'', ''\\x00'' FROM audit.event_positions'
+\set sql 'INSERT INTO audit.event_positions SELECT max(position) + 1, gen_random_uuid(), ''\\x00'', ''\\x00'', now() FROM audit.event_positions'
 :attack
 -- 6. swap the order of two events
 \set sql 'UPDATE audit.event_positions SET position = -position WHERE position = (SELECT first_position + 1 FROM regress_base); UPDATE audit.event_positions SET position = position - 1 WHERE position = (SELECT first_position + 2 FROM regress_base); UPDATE audit.event_positions SET position = -position + 1 WHERE position < 0'

@@ -235,3 +235,68 @@ pub fn ndjson_events(from: usize, n: usize) -> String {
         })
         .collect()
 }
+
+/// A throwaway cluster of a test's own (scripts/pgcluster.sh), stopped when dropped: for tests
+/// that stop the server or load libraries the shared cluster must not.
+pub struct Cluster(pub std::path::PathBuf);
+
+impl Cluster {
+    fn script() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/pgcluster.sh")
+    }
+
+    /// Starts a fresh cluster in tmp/NAME on `port`.
+    pub fn start(name: &str, port: u16) -> Cluster {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tmp")
+            .join(name);
+        let ok = std::process::Command::new(Self::script())
+            .arg("start")
+            .arg(&dir)
+            .arg(port.to_string())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "starting a cluster in {}", dir.display());
+        Cluster(dir.canonicalize().unwrap())
+    }
+
+    pub fn run(&self, args: &[&str]) {
+        let ok = std::process::Command::new(Self::script())
+            .args(args)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "pgcluster.sh {args:?}");
+    }
+
+    pub fn dsn(&self, db: &str) -> String {
+        let conf = std::fs::read_to_string(self.0.join("data/postgresql.conf")).unwrap();
+        let port = conf
+            .lines()
+            .filter_map(|l| l.strip_prefix("port = "))
+            .last()
+            .unwrap()
+            .to_string();
+        format!(
+            "host={} port={port} user=postgres dbname={db}",
+            self.0.display()
+        )
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(Self::script())
+            .arg("stop")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Connects to `dsn`.
+pub async fn connect_dsn(dsn: &str) -> Client {
+    let (client, conn) = tokio_postgres::connect(dsn, NoTls).await.expect("connect");
+    tokio::spawn(conn);
+    client
+}

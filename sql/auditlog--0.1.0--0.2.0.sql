@@ -1,0 +1,286 @@
+-- auditlog 0.1.0 -> 0.2.0: audit.audit_events becomes partitioned by time, with a registry of
+-- event ids, an archive, and the positions' event times. Every 0.1.0 event stays where it is:
+-- the 0.1.0 table becomes the first partition, covering all time up to the end of the month of
+-- its newest event (or of now), so nothing is copied. tests/tests/upgrade.rs checks that an
+-- upgraded database has the very schema a fresh 0.2.0 one has.
+
+\echo Use "ALTER EXTENSION auditlog UPDATE TO '0.2.0'" to load this file. \quit
+
+-- First, every C function, as this version defines it, in this version's library (a 0.1.0
+-- install may have run its own build), so that nothing below calls into 0.1.0 code.
+CREATE OR REPLACE FUNCTION "archive_audit_logs"(
+	"p_archive_before_days" INT DEFAULT 365 /* i32 */
+) RETURNS INT /* i32 */
+STRICT VOLATILE SECURITY DEFINER
+SET search_path TO audit, pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'archive_audit_logs_wrapper';
+
+CREATE OR REPLACE FUNCTION "audit_chain_head"() RETURNS jsonb /* JsonB */
+STRICT STABLE SECURITY DEFINER
+SET search_path TO audit, pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'audit_chain_head_wrapper';
+
+CREATE OR REPLACE FUNCTION "audit_inclusion_proof"(
+	"event_id" uuid /* Uuid */
+) RETURNS jsonb /* JsonB */
+STRICT STABLE SECURITY DEFINER
+SET search_path TO audit, pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'audit_inclusion_proof_wrapper';
+
+CREATE OR REPLACE FUNCTION "audit_log"(
+	"event_type" TEXT, /* Option < & str > */
+	"event_data" jsonb DEFAULT '{}', /* Option < JsonB > */
+	"user_context" jsonb DEFAULT '{}' /* Option < JsonB > */
+) RETURNS uuid /* pgrx :: datum :: Uuid */
+VOLATILE SECURITY DEFINER
+SET search_path TO audit, pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'audit_log_wrapper';
+
+CREATE OR REPLACE FUNCTION "audit_log_batch"(
+	"events" TEXT /* & str */
+) RETURNS TABLE (
+	"line" INT,  /* i32 */
+	"event_id" uuid,  /* Option < pgrx :: datum :: Uuid > */
+	"outcome" TEXT,  /* & '_ str */
+	"error" TEXT  /* Option < String > */
+)
+STRICT VOLATILE SECURITY DEFINER
+SET search_path TO audit, pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'audit_log_batch_wrapper';
+
+CREATE OR REPLACE FUNCTION "audit_maintain_partitions"() RETURNS INT /* i32 */
+STRICT VOLATILE SECURITY DEFINER
+SET search_path TO audit, pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'audit_maintain_partitions_wrapper';
+
+CREATE OR REPLACE FUNCTION "seal_audit_events"() RETURNS bigint /* i64 */
+STRICT VOLATILE SECURITY DEFINER
+SET search_path TO audit, pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'seal_audit_events_wrapper';
+
+CREATE OR REPLACE FUNCTION "verify_audit_batch_integrity"(
+	"p_batch_start" timestamp with time zone, /* TimestampWithTimeZone */
+	"p_batch_end" timestamp with time zone /* TimestampWithTimeZone */
+) RETURNS bool /* bool */
+STRICT VOLATILE SECURITY DEFINER
+SET search_path TO audit, pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'verify_audit_batch_integrity_wrapper';
+
+CREATE OR REPLACE FUNCTION "verify_audit_chain"(
+	"p_from_batch" bigint DEFAULT 1, /* i64 */
+	"p_to_batch" bigint DEFAULT NULL /* Option < i64 > */
+) RETURNS TABLE (
+	"kind" TEXT,  /* String */
+	"batch_id" bigint,  /* Option < i64 > */
+	"position" bigint,  /* Option < i64 > */
+	"event_id" uuid,  /* Option < Uuid > */
+	"detail" TEXT  /* String */
+)
+VOLATILE SECURITY DEFINER
+SET search_path TO audit, pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'verify_audit_chain_wrapper';
+
+CREATE OR REPLACE FUNCTION audit."verify_recent_run"(
+	"p_window" interval /* pgrx :: datum :: Interval */
+) RETURNS jsonb /* pgrx :: datum :: JsonB */
+STRICT VOLATILE SECURITY DEFINER 
+SET search_path TO audit, pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'verify_recent_run_wrapper';
+
+CREATE OR REPLACE FUNCTION audit."classification_hash"(
+	"classification" jsonb /* StoredJsonb */
+) RETURNS bytea /* Vec < u8 > */
+IMMUTABLE STRICT PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'classification_hash_wrapper';
+
+CREATE OR REPLACE FUNCTION audit."compute_event_hash"(
+	"event_id" uuid, /* pgrx :: datum :: Uuid */
+	"timestamp" timestamp with time zone, /* TimestampWithTimeZone */
+	"event_type" TEXT, /* & str */
+	"event_data" jsonb, /* StoredJsonb */
+	"user_id" bigint, /* Option < i64 > */
+	"session_id" TEXT, /* Option < & str > */
+	"correlation_id" TEXT, /* & str */
+	"parent_correlation_id" TEXT, /* Option < & str > */
+	"ip_address" TEXT, /* Option < & str > */
+	"user_agent" TEXT, /* Option < & str > */
+	"user_context" jsonb, /* StoredJsonb */
+	"status" TEXT, /* & str */
+	"enrichment_data" jsonb, /* StoredJsonb */
+	"classification" jsonb, /* StoredJsonb */
+	"context_errors" jsonb, /* Option < StoredJsonb > */
+	"hash_version" smallint, /* i16 */
+	"created_at" timestamp with time zone, /* TimestampWithTimeZone */
+	"updated_at" timestamp with time zone /* TimestampWithTimeZone */
+) RETURNS TEXT /* String */
+IMMUTABLE PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'compute_event_hash_wrapper';
+
+CREATE OR REPLACE FUNCTION audit."refuse_change"()
+	RETURNS TRIGGER
+	LANGUAGE c
+	AS 'MODULE_PATHNAME', 'refuse_change_wrapper';
+
+CREATE OR REPLACE FUNCTION audit."taxonomy_changed"()
+	RETURNS TRIGGER
+	LANGUAGE c
+	AS 'MODULE_PATHNAME', 'taxonomy_changed_wrapper';
+
+CREATE OR REPLACE FUNCTION audit."correlation_rollup"()
+	RETURNS TRIGGER
+	LANGUAGE c
+	AS 'MODULE_PATHNAME', 'correlation_rollup_wrapper';
+
+-- The 0.1.0 table, renamed, with its indexes named as a partition's would be and the triggers
+-- a partition does not carry (the roll-up, with its transition table, moves to the parent).
+ALTER TABLE audit.audit_events RENAME TO audit_events_p0_1_0;
+ALTER TABLE audit.audit_events_p0_1_0 RENAME CONSTRAINT audit_events_pkey TO audit_events_p0_1_0_pkey;
+ALTER INDEX audit.audit_events_correlation_idx RENAME TO audit_events_p0_1_0_correlation_idx;
+ALTER INDEX audit.audit_events_user_idx RENAME TO audit_events_p0_1_0_user_idx;
+ALTER INDEX audit.audit_events_type_idx RENAME TO audit_events_p0_1_0_type_idx;
+ALTER INDEX audit.audit_events_time_brin RENAME TO audit_events_p0_1_0_time_brin;
+ALTER INDEX audit.audit_events_high_risk_idx RENAME TO audit_events_p0_1_0_high_risk_idx;
+DROP TRIGGER audit_events_correlation_rollup ON audit.audit_events_p0_1_0;
+ALTER TRIGGER audit_events_append_only ON audit.audit_events_p0_1_0 RENAME TO audit_events_p0_1_0_append_only;
+-- The old table's own event_integrity_hash(audit.audit_events) goes with its row type's name.
+DROP FUNCTION audit.event_integrity_hash(audit.audit_events_p0_1_0);
+
+CREATE TABLE audit.audit_events (
+    event_id              uuid NOT NULL,
+    "timestamp"           timestamptz NOT NULL,
+    event_type            text NOT NULL,
+    event_data            jsonb NOT NULL,
+    user_id               bigint,
+    session_id            text,
+    correlation_id        text NOT NULL,
+    parent_correlation_id text,
+    ip_address            inet,
+    user_agent            text,
+    user_context          jsonb NOT NULL,
+    status                text NOT NULL,
+    enrichment_data       jsonb NOT NULL,
+    classification        jsonb NOT NULL,
+    context_errors        jsonb,
+    integrity_hash        varchar(64) NOT NULL,
+    hash_version          smallint NOT NULL,
+    created_at            timestamptz NOT NULL,
+    updated_at            timestamptz NOT NULL
+) PARTITION BY RANGE ("timestamp");
+CREATE TABLE audit.audit_events_default PARTITION OF audit.audit_events DEFAULT;
+CREATE INDEX audit_events_event_id_idx ON audit.audit_events (event_id, "timestamp");
+CREATE INDEX audit_events_correlation_idx ON audit.audit_events (correlation_id, "timestamp");
+CREATE INDEX audit_events_user_idx ON audit.audit_events (user_id, "timestamp") WHERE user_id IS NOT NULL;
+CREATE INDEX audit_events_type_idx ON audit.audit_events (event_type, "timestamp");
+CREATE INDEX audit_events_time_brin ON audit.audit_events USING brin ("timestamp");
+CREATE INDEX audit_events_high_risk_idx ON audit.audit_events ("timestamp")
+    WHERE ((classification ->> 'risk_score')::int > 75);
+
+DO $$
+DECLARE
+    upto timestamptz;
+BEGIN
+    SELECT date_trunc('month', greatest(max("timestamp"), now()) AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+           + interval '1 month'
+      INTO upto FROM audit.audit_events_p0_1_0;
+    EXECUTE format('ALTER TABLE audit.audit_events ATTACH PARTITION audit.audit_events_p0_1_0
+                    FOR VALUES FROM (MINVALUE) TO (%L)', upto);
+END
+$$;
+-- Uniqueness moves to the registry below; the partition keeps only the parent's indexes.
+ALTER TABLE audit.audit_events_p0_1_0 DROP CONSTRAINT audit_events_p0_1_0_pkey;
+
+CREATE TABLE audit.event_ids (
+    event_id    uuid PRIMARY KEY,
+    "timestamp" timestamptz NOT NULL
+);
+INSERT INTO audit.event_ids SELECT event_id, "timestamp" FROM audit.audit_events_p0_1_0;
+
+CREATE TABLE audit.audit_events_archive (LIKE audit.audit_events)
+    PARTITION BY RANGE ("timestamp");
+CREATE INDEX audit_events_archive_event_id_idx ON audit.audit_events_archive (event_id, "timestamp");
+CREATE INDEX audit_events_archive_correlation_idx ON audit.audit_events_archive (correlation_id, "timestamp");
+CREATE INDEX audit_events_archive_user_idx ON audit.audit_events_archive (user_id, "timestamp") WHERE user_id IS NOT NULL;
+CREATE INDEX audit_events_archive_type_idx ON audit.audit_events_archive (event_type, "timestamp");
+CREATE INDEX audit_events_archive_time_brin ON audit.audit_events_archive USING brin ("timestamp");
+CREATE INDEX audit_events_archive_high_risk_idx ON audit.audit_events_archive ("timestamp")
+    WHERE ((classification ->> 'risk_score')::int > 75);
+
+CREATE VIEW audit.all_events AS
+    SELECT * FROM audit.audit_events
+    UNION ALL
+    SELECT * FROM audit.audit_events_archive;
+
+-- Positions learn their events' times (where verification finds each event's partition).
+ALTER TABLE audit.event_positions ADD COLUMN "timestamp" timestamptz;
+ALTER TABLE audit.event_positions DISABLE TRIGGER event_positions_append_only;
+UPDATE audit.event_positions p SET "timestamp" = e."timestamp"
+  FROM audit.audit_events_p0_1_0 e WHERE e.event_id = p.event_id;
+-- A position whose event is gone (a tampered 0.1.0 database) gets -infinity, so
+-- that verification still reports the event missing instead of this upgrade failing.
+UPDATE audit.event_positions SET "timestamp" = '-infinity' WHERE "timestamp" IS NULL;
+ALTER TABLE audit.event_positions ENABLE ALWAYS TRIGGER event_positions_append_only;
+ALTER TABLE audit.event_positions ALTER COLUMN "timestamp" SET NOT NULL;
+
+-- The row-type wrapper, for the new table.
+CREATE FUNCTION audit.event_integrity_hash(e audit.audit_events) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN audit.compute_event_hash(
+    e.event_id, e."timestamp", e.event_type, e.event_data, e.user_id, e.session_id,
+    e.correlation_id, e.parent_correlation_id, host(e.ip_address), e.user_agent, e.user_context,
+    e.status, e.enrichment_data, e.classification, e.context_errors, e.hash_version,
+    e.created_at, e.updated_at);
+
+-- Triggers, as finalize.sql makes them.
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['audit_events', 'audit_events_default', 'audit_events_archive', 'event_ids']
+    LOOP
+        EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE OR DELETE OR TRUNCATE ON audit.%I
+                        FOR EACH STATEMENT EXECUTE FUNCTION audit.refuse_change()', t || '_append_only', t);
+        EXECUTE format('ALTER TABLE audit.%I ENABLE ALWAYS TRIGGER %I', t, t || '_append_only');
+    END LOOP;
+END
+$$;
+CREATE TRIGGER audit_events_correlation_rollup
+    AFTER INSERT ON audit.audit_events
+    REFERENCING NEW TABLE AS new_events
+    FOR EACH STATEMENT EXECUTE FUNCTION audit.correlation_rollup();
+ALTER TABLE audit.audit_events ENABLE ALWAYS TRIGGER audit_events_correlation_rollup;
+
+-- Ownership and privileges, as finalize.sql gives them.
+GRANT CREATE ON SCHEMA audit TO auditlog_owner;
+ALTER TABLE audit.audit_events OWNER TO auditlog_owner;
+ALTER TABLE audit.audit_events_default OWNER TO auditlog_owner;
+ALTER TABLE audit.audit_events_archive OWNER TO auditlog_owner;
+ALTER TABLE audit.event_ids OWNER TO auditlog_owner;
+ALTER VIEW audit.all_events OWNER TO auditlog_owner;
+ALTER FUNCTION audit_maintain_partitions() OWNER TO auditlog_owner;
+ALTER FUNCTION archive_audit_logs(integer) OWNER TO auditlog_owner;
+REVOKE ALL ON audit.audit_events, audit.audit_events_default, audit.audit_events_archive,
+    audit.event_ids, audit.all_events FROM PUBLIC;
+REVOKE ALL ON FUNCTION audit_maintain_partitions(), archive_audit_logs(integer),
+    audit.event_integrity_hash(audit.audit_events) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION audit_maintain_partitions(), archive_audit_logs(integer),
+    audit.event_integrity_hash(audit.audit_events) TO auditlog_owner;
+GRANT SELECT ON audit.audit_events, audit.audit_events_default, audit.audit_events_archive,
+    audit.event_ids, audit.all_events TO audit_reader;
+GRANT EXECUTE ON FUNCTION audit.event_integrity_hash(audit.audit_events) TO audit_reader;
+
+-- pg_dump: the 0.1.0 table was dumped as the extension's configuration; now its partitions are.
+SELECT pg_catalog.pg_extension_config_dump('audit.audit_events_default', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.event_ids', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.audit_events_p0_1_0', '');

@@ -1,0 +1,159 @@
+//! Upgrades: a 0.1.0 database with sealed events, updated with ALTER EXTENSION, keeps every event
+//! and a chain that verifies; and its schema is the schema a fresh install of the current
+//! version makes (this is how CI notices an upgrade script that disagrees with the generated
+//! schema).
+
+mod common;
+use common::*;
+
+/// Every object the extension defines, as text, one line each: relations (not partitions, which
+/// are data), columns, indexes, constraints, triggers, functions, views, privileges and what
+/// pg_dump keeps. Two databases with the same lines have the same schema.
+const DESCRIBE: &str = r#"
+WITH rels AS (
+    SELECT c.oid, c.oid::regclass::text AS name, c.relkind
+      FROM pg_class c
+     WHERE c.relnamespace = 'audit'::regnamespace AND NOT c.relispartition
+       AND c.relkind IN ('r', 'p', 'v', 'S')
+)
+SELECT line FROM (
+    SELECT format('relation %s kind=%s owner=%s acl=%s', r.name, r.relkind,
+                  pg_get_userbyid(c.relowner), (SELECT array_agg(a ORDER BY a::text) FROM unnest(c.relacl) a)) AS line
+      FROM rels r JOIN pg_class c ON c.oid = r.oid
+    UNION ALL
+    SELECT format('column %s.%s #%s %s notnull=%s default=%s', r.name, a.attname, a.attnum,
+                  format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(d.adbin, d.adrelid))
+      FROM rels r JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
+      LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+    UNION ALL
+    SELECT format('index %s', pg_get_indexdef(i.indexrelid))
+      FROM rels r JOIN pg_index i ON i.indrelid = r.oid
+    UNION ALL
+    SELECT format('constraint %s %s %s', r.name, co.conname, pg_get_constraintdef(co.oid))
+      FROM rels r JOIN pg_constraint co ON co.conrelid = r.oid
+    UNION ALL
+    SELECT format('trigger %s enabled=%s', pg_get_triggerdef(t.oid), t.tgenabled)
+      FROM rels r JOIN pg_trigger t ON t.tgrelid = r.oid AND NOT t.tgisinternal
+    UNION ALL
+    SELECT format('view %s %s', r.name, pg_get_viewdef(r.oid))
+      FROM rels r WHERE r.relkind = 'v'
+    UNION ALL
+    SELECT format('function %s owner=%s acl=%s definition=%s', p.oid::regprocedure,
+                  pg_get_userbyid(p.proowner), (SELECT array_agg(a ORDER BY a::text) FROM unnest(p.proacl) a),
+                  md5(pg_get_functiondef(p.oid)))
+      FROM pg_proc p JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+      JOIN pg_extension x ON x.oid = d.refobjid AND x.extname = 'auditlog'
+     WHERE p.prokind <> 'a'
+    UNION ALL
+    SELECT format('schema acl=%s', (SELECT array_agg(a ORDER BY a::text) FROM unnest(nspacl) a))
+      FROM pg_namespace WHERE nspname = 'audit'
+    UNION ALL
+    SELECT format('dumped %s %s', c::regclass, cond)
+      FROM pg_extension x, unnest(x.extconfig, x.extcondition) AS u(c, cond)
+     WHERE x.extname = 'auditlog' AND NOT (SELECT relispartition FROM pg_class WHERE oid = c)
+) lines ORDER BY line"#;
+
+async fn describe(db: &tokio_postgres::Client) -> Vec<String> {
+    db.query(DESCRIBE, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// 0.1.0 runs its own build (scripts/release-lib.sh installs it), on a cluster of its own: a
+/// backend cannot load two builds that define the same settings, and the shared cluster
+/// preloads the current one.
+#[tokio::test]
+async fn a_0_1_0_database_updates_with_its_events_and_chain_intact() {
+    let cluster = Cluster::start("test-upgrade", 55435);
+    let admin = connect_dsn(&cluster.dsn("postgres")).await;
+    recreate_db(&admin, "upgrade_from").await;
+    let db = connect_dsn(&cluster.dsn("upgrade_from")).await;
+    db.batch_execute("CREATE EXTENSION auditlog VERSION '0.1.0'")
+        .await
+        .unwrap();
+    db.batch_execute(
+        "SELECT audit_log('auth.login.success', jsonb_build_object('n', i), '{\"user_id\": 7}') FROM generate_series(1, 50) i;
+         SELECT seal_audit_events();
+         SELECT audit_log('data.client.read', '{\"field_path\": \"clients.ssn\"}', '{\"user_id\": 8}');",
+    )
+    .await
+    .unwrap();
+    let before: Vec<uuid::Uuid> = db
+        .query(
+            "SELECT event_id FROM audit.audit_events ORDER BY event_id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(verify_kinds(&db).await, ["ok"]);
+
+    // The update runs in a new session, which has not loaded the 0.1.0 build.
+    drop(db);
+    let db = connect_dsn(&cluster.dsn("upgrade_from")).await;
+    db.batch_execute("ALTER EXTENSION auditlog UPDATE")
+        .await
+        .unwrap();
+    let version: String = db
+        .query_one(
+            "SELECT extversion FROM pg_extension WHERE extname = 'auditlog'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(version, env!("CARGO_PKG_VERSION"));
+    let after: Vec<uuid::Uuid> = db
+        .query(
+            "SELECT event_id FROM audit.audit_events ORDER BY event_id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(after, before, "every event is still there");
+    // The one logged after the last 0.1.0 seal is sealed by 0.2.0; new events join the chain.
+    db.batch_execute(
+        "SELECT audit_maintain_partitions();
+         SELECT audit_log('auth.logout', '{}', '{\"user_id\": 7}');
+         SELECT seal_audit_events();",
+    )
+    .await
+    .unwrap();
+    assert_eq!(verify_kinds(&db).await, ["ok"]);
+    let mismatches: i64 = db
+        .query_one("SELECT count(*) FROM audit.audit_events e WHERE integrity_hash <> audit.event_integrity_hash(e)", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(mismatches, 0);
+
+    // The schema an upgrade makes is the schema a fresh install makes.
+    recreate_db(&admin, "upgrade_fresh").await;
+    let fresh = connect_dsn(&cluster.dsn("upgrade_fresh")).await;
+    fresh
+        .batch_execute("CREATE EXTENSION auditlog")
+        .await
+        .unwrap();
+    let (upgraded, installed) = (describe(&db).await, describe(&fresh).await);
+    assert!(
+        installed.len() > 200,
+        "the description covers the schema: {} lines",
+        installed.len()
+    );
+    let only_upgraded: Vec<_> = upgraded.iter().filter(|l| !installed.contains(l)).collect();
+    let only_fresh: Vec<_> = installed.iter().filter(|l| !upgraded.contains(l)).collect();
+    assert!(
+        only_upgraded.is_empty() && only_fresh.is_empty(),
+        "the upgrade script and the fresh schema disagree:\nonly after the upgrade:\n  {}\nonly in a fresh install:\n  {}",
+        only_upgraded.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n  "),
+        only_fresh.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n  ")
+    );
+}
