@@ -178,14 +178,22 @@ CREATE TABLE audit.audit_events (
     created_at            timestamptz NOT NULL,
     updated_at            timestamptz NOT NULL
 ) PARTITION BY RANGE ("timestamp");
+CREATE FUNCTION audit.index_event_partition(p regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = audit, pg_catalog, pg_temp AS $$
+DECLARE
+    t text := (SELECT relname FROM pg_class WHERE oid = p);
+BEGIN
+    EXECUTE format('CREATE INDEX %I ON %s (event_id, "timestamp")', t || '_event_id_idx', p);
+    EXECUTE format('CREATE INDEX %I ON %s (correlation_id, "timestamp")', t || '_correlation_idx', p);
+    EXECUTE format('CREATE INDEX %I ON %s (user_id, "timestamp") WHERE user_id IS NOT NULL', t || '_user_idx', p);
+    EXECUTE format('CREATE INDEX %I ON %s (event_type, "timestamp")', t || '_type_idx', p);
+    EXECUTE format('CREATE INDEX %I ON %s USING brin ("timestamp")', t || '_time_brin', p);
+    EXECUTE format('CREATE INDEX %I ON %s ("timestamp") WHERE ((classification ->> ''risk_score'')::int > 75)',
+                   t || '_high_risk_idx', p);
+END
+$$;
 CREATE TABLE audit.audit_events_default PARTITION OF audit.audit_events DEFAULT;
-CREATE INDEX audit_events_event_id_idx ON audit.audit_events (event_id, "timestamp");
-CREATE INDEX audit_events_correlation_idx ON audit.audit_events (correlation_id, "timestamp");
-CREATE INDEX audit_events_user_idx ON audit.audit_events (user_id, "timestamp") WHERE user_id IS NOT NULL;
-CREATE INDEX audit_events_type_idx ON audit.audit_events (event_type, "timestamp");
-CREATE INDEX audit_events_time_brin ON audit.audit_events USING brin ("timestamp");
-CREATE INDEX audit_events_high_risk_idx ON audit.audit_events ("timestamp")
-    WHERE ((classification ->> 'risk_score')::int > 75);
+SELECT audit.index_event_partition('audit.audit_events_default');
 
 DO $$
 DECLARE
@@ -198,8 +206,9 @@ BEGIN
                     FOR VALUES FROM (MINVALUE) TO (%L)', upto);
 END
 $$;
--- Uniqueness moves to the registry below; the partition keeps only the parent's indexes.
+-- Uniqueness moves to the registry below; lookups by id take the time too, as on every partition.
 ALTER TABLE audit.audit_events_p0_1_0 DROP CONSTRAINT audit_events_p0_1_0_pkey;
+CREATE INDEX audit_events_p0_1_0_event_id_idx ON audit.audit_events_p0_1_0 (event_id, "timestamp");
 
 CREATE TABLE audit.event_ids (
     event_id    uuid PRIMARY KEY,
@@ -209,13 +218,6 @@ INSERT INTO audit.event_ids SELECT event_id, "timestamp" FROM audit.audit_events
 
 CREATE TABLE audit.audit_events_archive (LIKE audit.audit_events)
     PARTITION BY RANGE ("timestamp");
-CREATE INDEX audit_events_archive_event_id_idx ON audit.audit_events_archive (event_id, "timestamp");
-CREATE INDEX audit_events_archive_correlation_idx ON audit.audit_events_archive (correlation_id, "timestamp");
-CREATE INDEX audit_events_archive_user_idx ON audit.audit_events_archive (user_id, "timestamp") WHERE user_id IS NOT NULL;
-CREATE INDEX audit_events_archive_type_idx ON audit.audit_events_archive (event_type, "timestamp");
-CREATE INDEX audit_events_archive_time_brin ON audit.audit_events_archive USING brin ("timestamp");
-CREATE INDEX audit_events_archive_high_risk_idx ON audit.audit_events_archive ("timestamp")
-    WHERE ((classification ->> 'risk_score')::int > 75);
 
 CREATE VIEW audit.all_events AS
     SELECT * FROM audit.audit_events
@@ -273,14 +275,16 @@ ALTER FUNCTION archive_audit_logs(integer) OWNER TO auditlog_owner;
 REVOKE ALL ON audit.audit_events, audit.audit_events_default, audit.audit_events_archive,
     audit.event_ids, audit.all_events FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_maintain_partitions(), archive_audit_logs(integer),
-    audit.event_integrity_hash(audit.audit_events) FROM PUBLIC;
+    audit.event_integrity_hash(audit.audit_events), audit.index_event_partition(regclass) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION audit_maintain_partitions(), archive_audit_logs(integer),
-    audit.event_integrity_hash(audit.audit_events) TO auditlog_owner;
+    audit.event_integrity_hash(audit.audit_events), audit.index_event_partition(regclass) TO auditlog_owner;
 GRANT SELECT ON audit.audit_events, audit.audit_events_default, audit.audit_events_archive,
     audit.event_ids, audit.all_events TO audit_reader;
 GRANT EXECUTE ON FUNCTION audit.event_integrity_hash(audit.audit_events) TO audit_reader;
 
--- pg_dump: the 0.1.0 table was dumped as the extension's configuration; now its partitions are.
+-- pg_dump: the 0.1.0 table was dumped as the extension's configuration; now its partitions are,
+-- and correlation_metadata (rows restored into partitions fire no roll-up).
+SELECT pg_catalog.pg_extension_config_dump('audit.correlation_metadata', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.audit_events_default', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.event_ids', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.audit_events_p0_1_0', '');

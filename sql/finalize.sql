@@ -132,9 +132,10 @@ GRANT SELECT ON ALL TABLES IN SCHEMA audit TO audit_reader;
 GRANT EXECUTE ON FUNCTION audit.event_integrity_hash(audit.audit_events) TO audit_reader;
 GRANT EXECUTE ON FUNCTION audit.compute_event_hash TO audit_reader;
 
--- pg_dump: audit rows are data, not extension objects, and must be dumped. correlation_metadata
--- is left out on purpose: restoring audit_events rebuilds it through the rollup trigger.
--- Partitions made later are not part of the extension and are dumped whole, as any table.
+-- pg_dump: audit rows are data, not extension objects, and must be dumped. Partitions made later
+-- are not part of the extension and are dumped whole, as any table; their rows are restored
+-- into them directly, which fires no roll-up, so correlation_metadata is dumped too.
+SELECT pg_catalog.pg_extension_config_dump('audit.correlation_metadata', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.audit_events_default', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.event_ids', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.field_access_audit', '');

@@ -93,17 +93,27 @@ CREATE TABLE audit.audit_events (
     created_at            timestamptz NOT NULL,
     updated_at            timestamptz NOT NULL
 ) PARTITION BY RANGE ("timestamp");
-CREATE TABLE audit.audit_events_default PARTITION OF audit.audit_events DEFAULT;
 -- Indexes for the seed's queries, and no more: each one is paid on every insert.
 -- The seed's GIN indexes on whole JSONB columns are replaced by a partial index for the one
 -- JSONB predicate its queries use (risk_score > 75) and a BRIN index for time ranges.
-CREATE INDEX audit_events_event_id_idx ON audit.audit_events (event_id, "timestamp");
-CREATE INDEX audit_events_correlation_idx ON audit.audit_events (correlation_id, "timestamp");
-CREATE INDEX audit_events_user_idx ON audit.audit_events (user_id, "timestamp") WHERE user_id IS NOT NULL;
-CREATE INDEX audit_events_type_idx ON audit.audit_events (event_type, "timestamp");
-CREATE INDEX audit_events_time_brin ON audit.audit_events USING brin ("timestamp");
-CREATE INDEX audit_events_high_risk_idx ON audit.audit_events ("timestamp")
-    WHERE ((classification ->> 'risk_score')::int > 75);
+-- Each partition has its own, made by this function; the parent has none, so that attaching a
+-- partition (or restoring one from a dump) never makes a second set.
+CREATE FUNCTION audit.index_event_partition(p regclass) RETURNS void
+LANGUAGE plpgsql SET search_path = audit, pg_catalog, pg_temp AS $$
+DECLARE
+    t text := (SELECT relname FROM pg_class WHERE oid = p);
+BEGIN
+    EXECUTE format('CREATE INDEX %I ON %s (event_id, "timestamp")', t || '_event_id_idx', p);
+    EXECUTE format('CREATE INDEX %I ON %s (correlation_id, "timestamp")', t || '_correlation_idx', p);
+    EXECUTE format('CREATE INDEX %I ON %s (user_id, "timestamp") WHERE user_id IS NOT NULL', t || '_user_idx', p);
+    EXECUTE format('CREATE INDEX %I ON %s (event_type, "timestamp")', t || '_type_idx', p);
+    EXECUTE format('CREATE INDEX %I ON %s USING brin ("timestamp")', t || '_time_brin', p);
+    EXECUTE format('CREATE INDEX %I ON %s ("timestamp") WHERE ((classification ->> ''risk_score'')::int > 75)',
+                   t || '_high_risk_idx', p);
+END
+$$;
+CREATE TABLE audit.audit_events_default PARTITION OF audit.audit_events DEFAULT;
+SELECT audit.index_event_partition('audit.audit_events_default');
 
 -- Every event id ever stored, archived ones included: ids stay unique across partitions, and a
 -- retried insert is recognised by its id.
@@ -116,13 +126,6 @@ CREATE TABLE audit.event_ids (
 -- attached here, indexes and all. Verification reads both.
 CREATE TABLE audit.audit_events_archive (LIKE audit.audit_events)
     PARTITION BY RANGE ("timestamp");
-CREATE INDEX audit_events_archive_event_id_idx ON audit.audit_events_archive (event_id, "timestamp");
-CREATE INDEX audit_events_archive_correlation_idx ON audit.audit_events_archive (correlation_id, "timestamp");
-CREATE INDEX audit_events_archive_user_idx ON audit.audit_events_archive (user_id, "timestamp") WHERE user_id IS NOT NULL;
-CREATE INDEX audit_events_archive_type_idx ON audit.audit_events_archive (event_type, "timestamp");
-CREATE INDEX audit_events_archive_time_brin ON audit.audit_events_archive USING brin ("timestamp");
-CREATE INDEX audit_events_archive_high_risk_idx ON audit.audit_events_archive ("timestamp")
-    WHERE ((classification ->> 'risk_score')::int > 75);
 
 -- Live and archived events, for verification and for anyone who reads the whole history.
 CREATE VIEW audit.all_events AS

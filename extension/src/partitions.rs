@@ -111,6 +111,11 @@ fn make_partitions(client: &mut SpiClient<'_>) -> SpiResult<i32> {
             None,
             &[],
         )?;
+        client.update(
+            &format!("SELECT audit.index_event_partition('audit.{name}')"),
+            None,
+            &[],
+        )?;
         // Events that landed in the default partition move to theirs before it is attached.
         client.update(
             &format!(
