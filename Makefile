@@ -24,6 +24,7 @@ bench: install
 	bash bench/run.sh
 	bash bench/sealing.sh
 	bash bench/ingest.sh
+	bash bench/lifecycle.sh
 
 fmt:
 	cargo fmt --all
