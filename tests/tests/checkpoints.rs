@@ -157,3 +157,47 @@ async fn checkpoints_catch_what_the_database_alone_cannot() {
     let out = fails(&["verify", "--dir", s(&forged_dir), "--pubkey", s(&public)]);
     assert!(out.contains("forged checkpoint"), "{out}");
 }
+
+#[tokio::test]
+async fn archived_events_verify_against_checkpoints_as_live_ones_do() {
+    let db = common::fresh_db("it_checkpoints_archive").await;
+    let dir: PathBuf = std::env::temp_dir().join("auditlog_it_checkpoints_archive");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cps, prefix) = (dir.join("checkpoints"), dir.join("signer"));
+    let run = |args: &[&str]| {
+        let o = Command::new(std::env::var("AUDITLOG_SHIM").unwrap())
+            .args(["--database-url", &common::dsn("it_checkpoints_archive")])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "auditlog-shim {args:?}: {}", text(&o));
+        text(&o)
+    };
+    let (key, public) = (prefix.with_extension("key"), prefix.with_extension("pub"));
+    run(&["keygen", "--out", s(&prefix)]);
+    db.batch_execute(
+        r#"SELECT count(*) FROM audit_log_batch(
+               '{"event_type": "auth.logout", "timestamp": "2001-01-10T00:00:00Z"}' || E'\n' ||
+               '{"event_type": "auth.logout", "timestamp": "2001-02-10T00:00:00Z"}' || E'\n' ||
+               '{"event_type": "auth.logout"}');
+           SELECT audit_maintain_partitions();
+           SELECT seal_audit_events();"#,
+    )
+    .await
+    .unwrap();
+    run(&["checkpoint", "--key", s(&key), "--dir", s(&cps)]);
+    let archived: i32 = db
+        .query_one("SELECT archive_audit_logs(30)", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(archived, 2);
+    db.batch_execute("SELECT audit_log('auth.logout', '{}', '{}'); SELECT seal_audit_events();")
+        .await
+        .unwrap();
+    run(&["checkpoint", "--key", s(&key), "--dir", s(&cps)]);
+    let out = run(&["verify", "--dir", s(&cps), "--pubkey", s(&public)]);
+    assert!(out.contains("all checkpoints verify"), "{out}");
+    assert_eq!(common::verify_kinds(&db).await, ["ok"]);
+}
