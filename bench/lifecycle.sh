@@ -6,18 +6,21 @@
 #   2. pgbench ingest through audit_log() into the partitioned table (0.2.0) against the
 #      unpartitioned one (0.1.0, its own build, installed by scripts/release-lib.sh).
 #   LIFECYCLE_EVENTS   events loaded for 1, spread over the past 12 months (default 1000000)
-#   BENCH_SECONDS      pgbench seconds per side for 2 (default 20), split over 2 rounds
+#   BENCH_SECONDS      pgbench seconds per side for 2 (default 20), split over the rounds
+#   LIFECYCLE_ROUNDS   rounds per side for 2, alternating (default 2)
 #   LIFECYCLE_PORT     port of the throwaway cluster (default 55493)
+#   LIFECYCLE_PARTS    which parts run (default "archive ingest")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIN=/usr/lib/postgresql/15/bin
 EVENTS=${LIFECYCLE_EVENTS:-1000000}
 SIDE_SECONDS=${BENCH_SECONDS:-20}
-ROUND_SECONDS=$(( (SIDE_SECONDS + 1) / 2 ))
+ROUND_SECONDS=$(( (SIDE_SECONDS + ${LIFECYCLE_ROUNDS:-2} - 1) / ${LIFECYCLE_ROUNDS:-2} ))
 PORT=${LIFECYCLE_PORT:-55493}
 DIR=$PWD/tmp/bench-lifecycle
 CHUNK=50000
+PARTS=${LIFECYCLE_PARTS:-archive ingest}
 
 trap 'scripts/pgcluster.sh stop "$DIR"' EXIT
 psql() { PGOPTIONS="-c client_min_messages=warning" command psql -h "$DIR" -p "$PORT" -U postgres -X -q -v ON_ERROR_STOP=1 "$@"; }
@@ -31,6 +34,8 @@ scripts/release-lib.sh 0.1.0 4d3d0e0d24369532d2afebbc3e399d6e36e3559d
 scripts/pgcluster.sh start "$DIR" "$PORT" "shared_buffers = 4GB" "max_wal_size = 8GB" \
   "checkpoint_timeout = 30min" >/dev/null
 
+seed_per_row=0 ours_per_row=1 ours_ms=0 ours_rows=0 seed_ms=0 seed_rows=0
+if [[ " $PARTS " == *" archive "* ]]; then
 # --- 1. Archiving. One event per month first, so that each month has its partition before the
 # load (rows then go straight to theirs); then EVENTS events over the past 12 months through
 # audit_log_batch(), CHUNK per call, sealed.
@@ -71,6 +76,7 @@ printf '  seed INSERT ... SELECT + DELETE: %8.0f ms for %s rows\n  archive_audit
   "$seed_ms" "$seed_rows" "$days" "$ours_ms" "$ours_rows"
 seed_per_row=$(awk -v t="$seed_ms" -v n="$seed_rows" 'BEGIN { print t / n }')
 ours_per_row=$(awk -v t="$ours_ms" -v n="$ours_rows" 'BEGIN { print t / n }')
+fi
 
 # --- 2. Ingest, alternating 0.1.0 (unpartitioned) and 0.2.0 (partitioned), fresh databases.
 ingest() {
@@ -84,8 +90,9 @@ ingest() {
   sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$log"
 }
 current=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
-plain=() parted=()
-for r in 1 2; do
+plain=(1) parted=(1)
+[[ " $PARTS " == *" ingest "* ]] && plain=() parted=()
+for r in $( [[ " $PARTS " == *" ingest "* ]] && seq 1 "${LIFECYCLE_ROUNDS:-2}" ); do
   plain+=("$(ingest 0.1.0 "$r")")
   parted+=("$(ingest "$current" "$r")")
   printf '  round %d: unpartitioned (0.1.0) %8.1f rows/s   partitioned (%s) %8.1f rows/s\n' \

@@ -183,11 +183,10 @@ LANGUAGE plpgsql SET search_path = audit, pg_catalog, pg_temp AS $$
 DECLARE
     t text := (SELECT relname FROM pg_class WHERE oid = p);
 BEGIN
-    EXECUTE format('CREATE INDEX %I ON %s (event_id, "timestamp")', t || '_event_id_idx', p);
+    EXECUTE format('CREATE INDEX %I ON %s ("timestamp", event_id)', t || '_time_idx', p);
     EXECUTE format('CREATE INDEX %I ON %s (correlation_id, "timestamp")', t || '_correlation_idx', p);
     EXECUTE format('CREATE INDEX %I ON %s (user_id, "timestamp") WHERE user_id IS NOT NULL', t || '_user_idx', p);
     EXECUTE format('CREATE INDEX %I ON %s (event_type, "timestamp")', t || '_type_idx', p);
-    EXECUTE format('CREATE INDEX %I ON %s USING brin ("timestamp")', t || '_time_brin', p);
     EXECUTE format('CREATE INDEX %I ON %s ("timestamp") WHERE ((classification ->> ''risk_score'')::int > 75)',
                    t || '_high_risk_idx', p);
 END
@@ -208,7 +207,7 @@ END
 $$;
 -- Uniqueness moves to the registry below; lookups by id take the time too, as on every partition.
 ALTER TABLE audit.audit_events_p0_1_0 DROP CONSTRAINT audit_events_p0_1_0_pkey;
-CREATE INDEX audit_events_p0_1_0_event_id_idx ON audit.audit_events_p0_1_0 (event_id, "timestamp");
+CREATE INDEX audit_events_p0_1_0_time_idx ON audit.audit_events_p0_1_0 ("timestamp", event_id);
 
 CREATE TABLE audit.event_ids (
     event_id    uuid PRIMARY KEY,
