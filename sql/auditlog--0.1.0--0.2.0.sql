@@ -59,6 +59,30 @@ SET search_path TO audit, pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'audit_maintain_partitions_wrapper';
 
+CREATE OR REPLACE FUNCTION "purge_expired_audit_events"() RETURNS INT /* i32 */
+STRICT VOLATILE SECURITY DEFINER
+SET search_path TO audit, pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'purge_expired_audit_events_wrapper';
+
+CREATE OR REPLACE FUNCTION "redact_audit_event"(
+	"p_event_id" uuid, /* Uuid */
+	"p_reason" TEXT /* & str */
+) RETURNS INT /* i32 */
+STRICT VOLATILE SECURITY DEFINER
+SET search_path TO audit, pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'redact_audit_event_wrapper';
+
+CREATE OR REPLACE FUNCTION "redact_user_audit_events"(
+	"p_user_id" bigint, /* i64 */
+	"p_reason" TEXT /* & str */
+) RETURNS INT /* i32 */
+STRICT VOLATILE SECURITY DEFINER
+SET search_path TO audit, pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'redact_user_audit_events_wrapper';
+
 CREATE OR REPLACE FUNCTION "seal_audit_events"() RETURNS bigint /* i64 */
 STRICT VOLATILE SECURITY DEFINER
 SET search_path TO audit, pg_catalog, pg_temp
@@ -128,11 +152,6 @@ IMMUTABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'compute_event_hash_wrapper';
 
-CREATE OR REPLACE FUNCTION audit."refuse_change"()
-	RETURNS TRIGGER
-	LANGUAGE c
-	AS 'MODULE_PATHNAME', 'refuse_change_wrapper';
-
 CREATE OR REPLACE FUNCTION audit."taxonomy_changed"()
 	RETURNS TRIGGER
 	LANGUAGE c
@@ -142,6 +161,11 @@ CREATE OR REPLACE FUNCTION audit."correlation_rollup"()
 	RETURNS TRIGGER
 	LANGUAGE c
 	AS 'MODULE_PATHNAME', 'correlation_rollup_wrapper';
+
+CREATE OR REPLACE FUNCTION audit."refuse_change"()
+	RETURNS TRIGGER
+	LANGUAGE c
+	AS 'MODULE_PATHNAME', 'refuse_change_wrapper';
 
 -- The 0.1.0 table, renamed, with its indexes named as a partition's would be and the triggers
 -- a partition does not carry (the roll-up, with its transition table, moves to the parent).
@@ -218,6 +242,18 @@ INSERT INTO audit.event_ids SELECT event_id, "timestamp" FROM audit.audit_events
 CREATE TABLE audit.audit_events_archive (LIKE audit.audit_events)
     PARTITION BY RANGE ("timestamp");
 
+CREATE TABLE audit.redactions (
+    event_id           uuid PRIMARY KEY,
+    "timestamp"        timestamptz NOT NULL,
+    redacted_at        timestamptz NOT NULL,
+    requested_by       text NOT NULL,
+    reason             text NOT NULL,
+    original_hash      varchar(64) NOT NULL,
+    redacted_hash      varchar(64) NOT NULL,
+    redaction_event_id uuid NOT NULL
+);
+CREATE INDEX redactions_redaction_event_idx ON audit.redactions (redaction_event_id);
+
 CREATE VIEW audit.all_events AS
     SELECT * FROM audit.audit_events
     UNION ALL
@@ -248,7 +284,7 @@ DO $$
 DECLARE
     t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['audit_events', 'audit_events_default', 'audit_events_archive', 'event_ids']
+    FOREACH t IN ARRAY ARRAY['audit_events', 'audit_events_default', 'audit_events_archive', 'event_ids', 'redactions']
     LOOP
         EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE OR DELETE OR TRUNCATE ON audit.%I
                         FOR EACH STATEMENT EXECUTE FUNCTION audit.refuse_change()', t || '_append_only', t);
@@ -268,17 +304,23 @@ ALTER TABLE audit.audit_events OWNER TO auditlog_owner;
 ALTER TABLE audit.audit_events_default OWNER TO auditlog_owner;
 ALTER TABLE audit.audit_events_archive OWNER TO auditlog_owner;
 ALTER TABLE audit.event_ids OWNER TO auditlog_owner;
+ALTER TABLE audit.redactions OWNER TO auditlog_owner;
 ALTER VIEW audit.all_events OWNER TO auditlog_owner;
 ALTER FUNCTION audit_maintain_partitions() OWNER TO auditlog_owner;
 ALTER FUNCTION archive_audit_logs(integer) OWNER TO auditlog_owner;
+ALTER FUNCTION redact_audit_event(uuid, text) OWNER TO auditlog_owner;
+ALTER FUNCTION redact_user_audit_events(bigint, text) OWNER TO auditlog_owner;
+ALTER FUNCTION purge_expired_audit_events() OWNER TO auditlog_owner;
 REVOKE ALL ON audit.audit_events, audit.audit_events_default, audit.audit_events_archive,
-    audit.event_ids, audit.all_events FROM PUBLIC;
+    audit.event_ids, audit.redactions, audit.all_events FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_maintain_partitions(), archive_audit_logs(integer),
-    audit.event_integrity_hash(audit.audit_events), audit.index_event_partition(regclass) FROM PUBLIC;
+    audit.event_integrity_hash(audit.audit_events), audit.index_event_partition(regclass),
+    redact_audit_event(uuid, text), redact_user_audit_events(bigint, text), purge_expired_audit_events() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION audit_maintain_partitions(), archive_audit_logs(integer),
-    audit.event_integrity_hash(audit.audit_events), audit.index_event_partition(regclass) TO auditlog_owner;
+    audit.event_integrity_hash(audit.audit_events), audit.index_event_partition(regclass),
+    redact_audit_event(uuid, text), redact_user_audit_events(bigint, text), purge_expired_audit_events() TO auditlog_owner;
 GRANT SELECT ON audit.audit_events, audit.audit_events_default, audit.audit_events_archive,
-    audit.event_ids, audit.all_events TO audit_reader;
+    audit.event_ids, audit.redactions, audit.all_events TO audit_reader;
 GRANT EXECUTE ON FUNCTION audit.event_integrity_hash(audit.audit_events) TO audit_reader;
 
 -- pg_dump: the 0.1.0 table was dumped as the extension's configuration; now its partitions are,
@@ -286,4 +328,5 @@ GRANT EXECUTE ON FUNCTION audit.event_integrity_hash(audit.audit_events) TO audi
 SELECT pg_catalog.pg_extension_config_dump('audit.correlation_metadata', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.audit_events_default', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.event_ids', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.redactions', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.audit_events_p0_1_0', '');

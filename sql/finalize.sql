@@ -17,7 +17,7 @@ DO $$
 DECLARE
     t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['audit_events', 'audit_events_default', 'audit_events_archive', 'event_ids',
+    FOREACH t IN ARRAY ARRAY['audit_events', 'audit_events_default', 'audit_events_archive', 'event_ids', 'redactions',
                              'field_access_audit', 'correlation_metadata',
                              'audit_log_integrity', 'compliance_report_cache', 'audit_alerts',
                              'unsealed_events', 'event_positions', 'verification_runs', 'checkpoints']
@@ -90,6 +90,7 @@ ALTER TABLE audit.audit_events OWNER TO auditlog_owner;
 ALTER TABLE audit.audit_events_default OWNER TO auditlog_owner;
 ALTER TABLE audit.audit_events_archive OWNER TO auditlog_owner;
 ALTER TABLE audit.event_ids OWNER TO auditlog_owner;
+ALTER TABLE audit.redactions OWNER TO auditlog_owner;
 ALTER VIEW audit.all_events OWNER TO auditlog_owner;
 ALTER TABLE audit.field_access_audit OWNER TO auditlog_owner;
 ALTER TABLE audit.correlation_metadata OWNER TO auditlog_owner;
@@ -111,13 +112,17 @@ ALTER FUNCTION audit.verify_recent_run(interval) OWNER TO auditlog_owner;
 ALTER FUNCTION audit_store_checkpoint(jsonb) OWNER TO auditlog_owner;
 ALTER FUNCTION audit_maintain_partitions() OWNER TO auditlog_owner;
 ALTER FUNCTION archive_audit_logs(integer) OWNER TO auditlog_owner;
+ALTER FUNCTION redact_audit_event(uuid, text) OWNER TO auditlog_owner;
+ALTER FUNCTION redact_user_audit_events(bigint, text) OWNER TO auditlog_owner;
+ALTER FUNCTION purge_expired_audit_events() OWNER TO auditlog_owner;
 
 -- Privileges: writers may only log; readers may read and recompute hashes.
 REVOKE ALL ON ALL TABLES IN SCHEMA audit FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA audit FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_log(text, jsonb, jsonb), audit_log_batch(text), seal_audit_events(), verify_audit_chain(bigint, bigint),
     verify_audit_batch_integrity(timestamptz, timestamptz), audit_chain_head(), audit_inclusion_proof(uuid),
-    audit_maintain_partitions(), archive_audit_logs(integer) FROM PUBLIC;
+    audit_maintain_partitions(), archive_audit_logs(integer), redact_audit_event(uuid, text),
+    redact_user_audit_events(bigint, text), purge_expired_audit_events() FROM PUBLIC;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA audit TO auditlog_owner;
 GRANT USAGE ON SCHEMA audit TO audit_writer, audit_reader;
 REVOKE ALL ON FUNCTION audit_store_checkpoint(jsonb) FROM PUBLIC;
@@ -138,6 +143,7 @@ GRANT EXECUTE ON FUNCTION audit.compute_event_hash TO audit_reader;
 SELECT pg_catalog.pg_extension_config_dump('audit.correlation_metadata', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.audit_events_default', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.event_ids', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.redactions', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.field_access_audit', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.field_access_audit_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.audit_log_integrity', '');

@@ -127,6 +127,22 @@ CREATE TABLE audit.event_ids (
 CREATE TABLE audit.audit_events_archive (LIKE audit.audit_events)
     PARTITION BY RANGE ("timestamp");
 
+-- Every redaction (redact_audit_event(), redact_user_audit_events(), purge_expired_audit_events()):
+-- the event keeps its sealed integrity_hash; redacted_hash is the hash of what is left. The
+-- records of one request are bound by a digest that its own audit event (redaction_event_id)
+-- carries into the chain.
+CREATE TABLE audit.redactions (
+    event_id           uuid PRIMARY KEY,
+    "timestamp"        timestamptz NOT NULL,
+    redacted_at        timestamptz NOT NULL,
+    requested_by       text NOT NULL,
+    reason             text NOT NULL,
+    original_hash      varchar(64) NOT NULL,
+    redacted_hash      varchar(64) NOT NULL,
+    redaction_event_id uuid NOT NULL
+);
+CREATE INDEX redactions_redaction_event_idx ON audit.redactions (redaction_event_id);
+
 -- Live and archived events, for verification and for anyone who reads the whole history.
 CREATE VIEW audit.all_events AS
     SELECT * FROM audit.audit_events

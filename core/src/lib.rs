@@ -11,6 +11,7 @@ pub mod ingest;
 pub mod jsonb_layout;
 pub mod merkle;
 pub mod proof;
+pub mod redact;
 pub mod risk;
 pub mod seal;
 pub mod taxonomy;

@@ -9,6 +9,7 @@ use serde::Serialize;
 pub enum Kind {
     ModifiedEvent,
     ModifiedClassification,
+    ForgedRedaction,
     MissingEvent,
     InsertedEvent,
     ReorderedEvents,
@@ -21,6 +22,7 @@ impl Kind {
         match self {
             Kind::ModifiedEvent => "modified_event",
             Kind::ModifiedClassification => "modified_classification",
+            Kind::ForgedRedaction => "forged_redaction",
             Kind::MissingEvent => "missing_event",
             Kind::InsertedEvent => "inserted_event",
             Kind::ReorderedEvents => "reordered_events",
@@ -53,6 +55,9 @@ pub struct CurrentEvent {
     pub classification_hash: Hash,
     /// (timestamp, event_id): the order positions were given in.
     pub order_key: (i64, uuid::Uuid),
+    /// For a redacted event, the hash its redaction recorded for what is left of the row (the
+    /// record itself is checked against its sealed digest apart).
+    pub redacted_hash: Option<String>,
 }
 
 /// One position of a batch: what the seal recorded, and the event as it is now (None: gone).
@@ -183,6 +188,12 @@ pub fn verify_batch(
         } else {
             Kind::ModifiedEvent
         };
+        // A redacted row holds less than was sealed: it must match what its redaction recorded,
+        // while its integrity_hash stays the sealed one.
+        let expected = cur
+            .redacted_hash
+            .as_ref()
+            .unwrap_or(&cur.stored_integrity_hash);
         match &cur.recomputed_integrity_hash {
             Err(why) => problem(
                 kind,
@@ -190,11 +201,15 @@ pub fn verify_batch(
                 eid,
                 format!("its hash cannot be recomputed: {why}"),
             ),
-            Ok(h) if *h != cur.stored_integrity_hash => problem(
+            Ok(h) if h != expected => problem(
                 kind,
                 p,
                 eid,
-                "the row does not match its integrity_hash".into(),
+                if cur.redacted_hash.is_some() {
+                    "the row was changed after its redaction".into()
+                } else {
+                    "the row does not match its integrity_hash".into()
+                },
             ),
             Ok(_) if cur.stored_integrity_hash != sealed_hash => problem(
                 kind,
@@ -255,6 +270,7 @@ mod tests {
                         recomputed_integrity_hash: Ok(hex::encode(event_hash)),
                         classification_hash: [9; 32],
                         order_key: (p * 10, uuid::Uuid::from_u128(p as u128)),
+                        redacted_hash: None,
                     }),
                 }
             })
@@ -343,6 +359,28 @@ mod tests {
         assert_eq!(check(&forged), [(Kind::InsertedEvent, Some(8))]);
 
         assert!(check(&rows).is_empty());
+    }
+
+    #[test]
+    fn a_redacted_row_verifies_against_its_recorded_hash_only() {
+        let (b1, b2, _) = chain();
+        let check = |rows: &[SealedRow]| kinds(&verify_batch(Some(&b1), &b2, rows));
+        let mut r = sealed(4, 4);
+        let c = r[1].current.as_mut().unwrap();
+        c.recomputed_integrity_hash = Ok("what is left".into());
+        c.redacted_hash = Some("what is left".into());
+        assert!(check(&r).is_empty());
+        // Changed after its redaction.
+        r[1].current.as_mut().unwrap().recomputed_integrity_hash = Ok("edited later".into());
+        let found = verify_batch(Some(&b1), &b2, &r);
+        assert_eq!(kinds(&found), [(Kind::ModifiedEvent, Some(5))]);
+        assert!(found[0].detail.contains("after its redaction"));
+        // A redaction does not license a changed integrity_hash.
+        let mut r = sealed(4, 4);
+        let c = r[1].current.as_mut().unwrap();
+        (c.recomputed_integrity_hash, c.redacted_hash) = (Ok("left".into()), Some("left".into()));
+        c.stored_integrity_hash = "other".into();
+        assert_eq!(check(&r), [(Kind::ModifiedEvent, Some(5))]);
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod jsonb;
 mod log;
 mod partitions;
 mod proof;
+mod redact;
 mod seal;
 mod sealer;
 mod spi_cache;

@@ -3,6 +3,7 @@
 
 use crate::internal::with_internal;
 use crate::{chain, store};
+use auditlog_core::redact::{digest, Record};
 use auditlog_core::seal::SealedLeaf;
 use auditlog_core::verify::{verify_batch, CurrentEvent, Kind, Problem, SealedRow, StoredBatch};
 use pgrx::datum::{TimestampWithTimeZone, Uuid};
@@ -22,7 +23,9 @@ macro_rules! checked {
                         e.session_id, e.correlation_id, e.parent_correlation_id, host(e.ip_address),
                         e.user_agent, e.user_context, e.status, e.enrichment_data, e.classification,
                         e.context_errors, e.hash_version, e.created_at, e.updated_at) END,
-                    audit.classification_hash(e.classification), e.\"timestamp\" ",
+                    audit.classification_hash(e.classification), e.\"timestamp\",
+                    CASE WHEN e.status = 'redacted' THEN
+                        (SELECT r.redacted_hash FROM audit.redactions r WHERE r.event_id = p.event_id) END ",
             $from
         )
     };
@@ -85,6 +88,7 @@ fn sealed_row(r: pgrx::spi::SpiHeapTupleData<'_>) -> SpiResult<SealedRow> {
                 .ok_or_else(|| "a column is null".to_string()),
             classification_hash: chain::hash32(r.get(8)?),
             order_key: (ts, event_id),
+            redacted_hash: r.get::<String>(10)?,
         })
     } else {
         None
@@ -155,6 +159,54 @@ fn against_checkpoints(client: &SpiClient<'_>) -> SpiResult<Vec<Problem>> {
         .collect()
 }
 
+/// Each redaction request's records against the digest its own audit event carries: a record
+/// forged to cover an edit, or dropped, breaks it.
+fn redactions_against_their_requests(client: &SpiClient<'_>) -> SpiResult<Vec<Problem>> {
+    let records = "SELECT redaction_event_id, event_id, original_hash, redacted_hash
+                     FROM audit.redactions ORDER BY redaction_event_id";
+    let mut groups: std::collections::BTreeMap<uuid::Uuid, Vec<Record>> = Default::default();
+    for r in client.select(records, None, &[])? {
+        groups
+            .entry(uuid(r.get::<Uuid>(1)?.expect("NOT NULL")))
+            .or_default()
+            .push(Record {
+                event_id: uuid(r.get::<Uuid>(2)?.expect("NOT NULL")),
+                original_hash: r.get::<String>(3)?.unwrap_or_default(),
+                redacted_hash: r.get::<String>(4)?.unwrap_or_default(),
+            });
+    }
+    let sealed_digests = "SELECT i.event_id, e.event_data ->> 'redactions_digest'
+                            FROM audit.event_ids i
+                            JOIN audit.all_events e ON e.event_id = i.event_id AND e.\"timestamp\" = i.\"timestamp\"
+                           WHERE i.event_id IN (SELECT DISTINCT redaction_event_id FROM audit.redactions)";
+    let mut digests = std::collections::HashMap::new();
+    for r in client.select(sealed_digests, None, &[])? {
+        digests.insert(
+            uuid(r.get::<Uuid>(1)?.expect("NOT NULL")),
+            r.get::<String>(2)?,
+        );
+    }
+    Ok(groups
+        .into_iter()
+        .filter_map(|(request, records)| {
+            let detail = match digests.get(&request) {
+                None => "its request is not among the logged events".to_string(),
+                Some(d) if d.as_deref() != Some(digest(&records).as_str()) => {
+                    "its records do not match the digest its request logged".to_string()
+                }
+                Some(_) => return None,
+            };
+            Some(Problem {
+                kind: Kind::ForgedRedaction,
+                batch_id: None,
+                position: None,
+                event_id: Some(request),
+                detail: format!("redaction request {request}: {detail}"),
+            })
+        })
+        .collect())
+}
+
 /// What the whole chain does not account for: positions past the last batch, and events that
 /// no seal covers and none is waiting for.
 fn unaccounted(client: &SpiClient<'_>, last_position: i64) -> SpiResult<Vec<Problem>> {
@@ -221,6 +273,7 @@ fn verify_audit_chain(
         if whole_tail {
             problems.extend(unaccounted(client, last_position.unwrap_or(0))?);
             problems.extend(against_checkpoints(client)?);
+            problems.extend(redactions_against_their_requests(client)?);
         }
         Ok::<_, pgrx::spi::SpiError>((problems, count, events))
     })
