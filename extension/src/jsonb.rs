@@ -57,7 +57,15 @@ fn next(it: &mut *mut pg_sys::JsonbIterator, v: &mut pg_sys::JsonbValue) -> Tok:
     unsafe { pg_sys::JsonbIteratorNext(it, v, true) }
 }
 
-unsafe fn write_container(container: *mut pg_sys::JsonbContainer, out: &mut String) {
+/// A container's children: a raw scalar document's one value, an array's elements or an
+/// object's members (in jsonb's key order).
+enum Children<'a> {
+    Scalar(pg_sys::JsonbValue),
+    Array(Vec<pg_sys::JsonbValue>),
+    Object(Vec<(&'a str, pg_sys::JsonbValue)>),
+}
+
+unsafe fn children<'a>(container: *mut pg_sys::JsonbContainer) -> Children<'a> {
     let mut it = pg_sys::JsonbIteratorInit(container);
     let mut v: pg_sys::JsonbValue = std::mem::zeroed();
     match next(&mut it, &mut v) {
@@ -68,8 +76,8 @@ unsafe fn write_container(container: *mut pg_sys::JsonbContainer, out: &mut Stri
                 elems.push(v);
             }
             match (scalar, elems.as_slice()) {
-                (true, [only]) => write_value(only, out),
-                _ => write_array(elems.iter(), out, |e, out| write_value(e, out)),
+                (true, [only]) => Children::Scalar(*only),
+                _ => Children::Array(elems),
             }
         }
         Tok::WJB_BEGIN_OBJECT => {
@@ -82,9 +90,19 @@ unsafe fn write_container(container: *mut pg_sys::JsonbContainer, out: &mut Stri
                     _ => break,
                 }
             }
-            write_object(&mut members, out, |v, out| write_value(v, out));
+            Children::Object(members)
         }
         other => error!("unexpected jsonb token {other}"),
+    }
+}
+
+unsafe fn write_container(container: *mut pg_sys::JsonbContainer, out: &mut String) {
+    match children(container) {
+        Children::Scalar(v) => write_value(&v, out),
+        Children::Array(elems) => write_array(elems.iter(), out, |e, out| write_value(e, out)),
+        Children::Object(mut members) => {
+            write_object(&mut members, out, |v, out| write_value(v, out))
+        }
     }
 }
 
@@ -94,19 +112,57 @@ unsafe fn text<'a>(v: &pg_sys::JsonbValue) -> &'a str {
     std::str::from_utf8(bytes).unwrap_or_else(|_| error!("jsonb string is not valid UTF-8"))
 }
 
+/// A numeric's text, as jsonb_out prints it.
+unsafe fn numeric_text(v: &pg_sys::JsonbValue) -> String {
+    let datum = pg_sys::Datum::from(v.val.numeric);
+    let cstr = pgrx::direct_function_call::<&CStr>(pg_sys::numeric_out, &[Some(datum)])
+        .expect("numeric_out returns a string");
+    let text = cstr.to_str().expect("numeric text is ASCII").to_string();
+    pg_sys::pfree(cstr.as_ptr().cast_mut().cast());
+    text
+}
+
 unsafe fn write_value(v: &pg_sys::JsonbValue, out: &mut String) {
     match v.type_ {
         pg_sys::jbvType::jbvNull => out.push_str("null"),
         pg_sys::jbvType::jbvBool => out.push_str(if v.val.boolean { "true" } else { "false" }),
         pg_sys::jbvType::jbvString => write_string(text(v), out),
-        pg_sys::jbvType::jbvNumeric => {
-            let datum = pg_sys::Datum::from(v.val.numeric);
-            let cstr = pgrx::direct_function_call::<&CStr>(pg_sys::numeric_out, &[Some(datum)])
-                .expect("numeric_out returns a string");
-            write_number(cstr.to_str().expect("numeric text is ASCII"), out);
-            pg_sys::pfree(cstr.as_ptr().cast_mut().cast());
-        }
+        pg_sys::jbvType::jbvNumeric => write_number(&numeric_text(v), out),
         pg_sys::jbvType::jbvBinary => write_container(v.val.binary.data, out),
+        other => error!("unexpected jsonb value type {other}"),
+    }
+}
+
+impl StoredJsonb {
+    /// The serde value, read from the binary form (no text in between).
+    pub fn to_value(&self) -> Value {
+        // SAFETY: the pointer is a detoasted jsonb that lives for the whole function call.
+        unsafe { container_value(&raw mut (*self.0).root) }
+    }
+}
+
+unsafe fn container_value(container: *mut pg_sys::JsonbContainer) -> Value {
+    match children(container) {
+        Children::Scalar(v) => value(&v),
+        Children::Array(elems) => Value::Array(elems.iter().map(|e| value(e)).collect()),
+        Children::Object(members) => Value::Object(
+            members
+                .iter()
+                .map(|(k, v)| (k.to_string(), value(v)))
+                .collect(),
+        ),
+    }
+}
+
+unsafe fn value(v: &pg_sys::JsonbValue) -> Value {
+    match v.type_ {
+        pg_sys::jbvType::jbvNull => Value::Null,
+        pg_sys::jbvType::jbvBool => Value::Bool(v.val.boolean),
+        pg_sys::jbvType::jbvString => Value::String(text(v).to_string()),
+        pg_sys::jbvType::jbvNumeric => Value::Number(
+            serde_json::from_str(&numeric_text(v)).expect("numeric text is a JSON number"),
+        ),
+        pg_sys::jbvType::jbvBinary => container_value(v.val.binary.data),
         other => error!("unexpected jsonb value type {other}"),
     }
 }

@@ -1,10 +1,10 @@
 //! `audit_log(event_type, event_data, user_context)`: log one event.
 
+use crate::jsonb::StoredJsonb;
 use crate::{gucs, store, taxonomy};
 use auditlog_core::context;
 use auditlog_core::enrich::Settings;
 use auditlog_core::event::{self, Built, NewEvent};
-use pgrx::datum::JsonB;
 use pgrx::prelude::*;
 use pgrx::spi::{SpiClient, SpiResult};
 use serde_json::Value;
@@ -16,8 +16,8 @@ use serde_json::Value;
 #[search_path(audit, pg_catalog, pg_temp)]
 fn audit_log(
     event_type: Option<&str>,
-    event_data: default!(Option<JsonB>, "'{}'"),
-    user_context: default!(Option<JsonB>, "'{}'"),
+    event_data: default!(Option<StoredJsonb>, "'{}'"),
+    user_context: default!(Option<StoredJsonb>, "'{}'"),
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pgrx::datum::Uuid {
     // SAFETY: arguments 1 and 2 are this call's jsonb arguments; a SQL NULL reads as None.
@@ -32,8 +32,8 @@ fn audit_log(
         event_id: uuid::Uuid::now_v7(),
         timestamp_us: now_us,
         event_type,
-        event_data: event_data.map(|j| j.0),
-        user_context: user_context.map(|j| j.0),
+        event_data: event_data.map(|j| j.to_value()),
+        user_context: user_context.map(|j| j.to_value()),
     };
     let event_id = incoming.event_id;
     Spi::connect_mut(

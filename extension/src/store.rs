@@ -130,8 +130,9 @@ const INSERT_ALERT: &str = "
         (alert_id, correlation_id, alert_type, severity, title, description, alert_data, triggered_at)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
-fn json_or_null(v: &Value) -> Option<JsonB> {
-    (!v.is_null()).then(|| JsonB(v.clone()))
+/// A JSON column that may be SQL NULL (context_errors), as jsonb built without text.
+fn jsonb_or_null(v: &Value) -> Option<BuiltJsonb> {
+    (!v.is_null()).then(|| BuiltJsonb::new(v))
 }
 
 fn uuid(u: uuid::Uuid) -> pgrx::datum::Uuid {
@@ -150,7 +151,7 @@ fn jsonb_arg<'a>(given: Option<pg_sys::Datum>, value: &Value) -> DatumWithOid<'a
     match given {
         // SAFETY: a jsonb datum of the current call, alive until the call returns.
         Some(d) => unsafe { DatumWithOid::new(d, pg_sys::JSONBOID) },
-        None => JsonB(value.clone()).into(),
+        None => BuiltJsonb::new(value).into(),
     }
 }
 
@@ -204,9 +205,9 @@ pub fn write(client: &mut SpiClient<'_>, b: &Built, given: &Given) -> SpiResult<
         e.user_agent.as_deref().into(),
         jsonb_arg(given.user_context, &e.user_context),
         e.status.as_str().into(),
-        JsonB(e.enrichment_data.clone()).into(),
-        JsonB(e.classification.clone()).into(),
-        json_or_null(&e.context_errors).into(),
+        BuiltJsonb::new(&e.enrichment_data).into(),
+        BuiltJsonb::new(&e.classification).into(),
+        jsonb_or_null(&e.context_errors).into(),
         b.integrity_hash.as_str().into(),
         e.hash_version.into(),
         unix_us_to_pg(e.created_at_us).into(),
@@ -263,9 +264,7 @@ pub fn write_many(client: &mut SpiClient<'_>, events: &[&Built]) -> SpiResult<Ha
         column(events, |b| b.event.status.clone()),
         column(events, |b| BuiltJsonb::new(&b.event.enrichment_data)),
         column(events, |b| BuiltJsonb::new(&b.event.classification)),
-        column(events, |b| {
-            (!b.event.context_errors.is_null()).then(|| BuiltJsonb::new(&b.event.context_errors))
-        }),
+        column(events, |b| jsonb_or_null(&b.event.context_errors)),
         column(events, |b| b.integrity_hash.clone()),
         column(events, |b| b.event.hash_version),
         column(events, |b| unix_us_to_pg(b.event.created_at_us)),
