@@ -8,6 +8,13 @@
 
 -- First, every C function, as this version defines it, in this version's library (a 0.1.0
 -- install may have run its own build), so that nothing below calls into 0.1.0 code.
+CREATE OR REPLACE FUNCTION "analyze_correlation_flow"(
+	"p_correlation_id" TEXT /* & str */
+) RETURNS jsonb /* JsonB */
+STRICT STABLE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'analyze_correlation_flow_wrapper';
+
 CREATE OR REPLACE FUNCTION "archive_audit_logs"(
 	"p_archive_before_days" INT DEFAULT 365 /* i32 */
 ) RETURNS INT /* i32 */
@@ -32,8 +39,8 @@ AS 'MODULE_PATHNAME', 'audit_inclusion_proof_wrapper';
 
 CREATE OR REPLACE FUNCTION "audit_log"(
 	"event_type" TEXT, /* Option < & str > */
-	"event_data" jsonb DEFAULT '{}', /* Option < JsonB > */
-	"user_context" jsonb DEFAULT '{}' /* Option < JsonB > */
+	"event_data" jsonb DEFAULT '{}', /* Option < StoredJsonb > */
+	"user_context" jsonb DEFAULT '{}' /* Option < StoredJsonb > */
 ) RETURNS uuid /* pgrx :: datum :: Uuid */
 VOLATILE SECURITY DEFINER
 SET search_path TO audit, pg_catalog, pg_temp
@@ -121,13 +128,6 @@ SET search_path TO audit, pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'verify_recent_run_wrapper';
 
-CREATE OR REPLACE FUNCTION audit."classification_hash"(
-	"classification" jsonb /* StoredJsonb */
-) RETURNS bytea /* Vec < u8 > */
-IMMUTABLE STRICT PARALLEL SAFE 
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'classification_hash_wrapper';
-
 CREATE OR REPLACE FUNCTION audit."compute_event_hash"(
 	"event_id" uuid, /* pgrx :: datum :: Uuid */
 	"timestamp" timestamp with time zone, /* TimestampWithTimeZone */
@@ -152,10 +152,12 @@ IMMUTABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'compute_event_hash_wrapper';
 
-CREATE OR REPLACE FUNCTION audit."taxonomy_changed"()
-	RETURNS TRIGGER
-	LANGUAGE c
-	AS 'MODULE_PATHNAME', 'taxonomy_changed_wrapper';
+CREATE OR REPLACE FUNCTION audit."classification_hash"(
+	"classification" jsonb /* StoredJsonb */
+) RETURNS bytea /* Vec < u8 > */
+IMMUTABLE STRICT PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'classification_hash_wrapper';
 
 CREATE OR REPLACE FUNCTION audit."correlation_rollup"()
 	RETURNS TRIGGER
@@ -166,6 +168,11 @@ CREATE OR REPLACE FUNCTION audit."refuse_change"()
 	RETURNS TRIGGER
 	LANGUAGE c
 	AS 'MODULE_PATHNAME', 'refuse_change_wrapper';
+
+CREATE OR REPLACE FUNCTION audit."taxonomy_changed"()
+	RETURNS TRIGGER
+	LANGUAGE c
+	AS 'MODULE_PATHNAME', 'taxonomy_changed_wrapper';
 
 -- The 0.1.0 table, renamed, with its indexes named as a partition's would be and the triggers
 -- a partition does not carry (the roll-up, with its transition table, moves to the parent).
@@ -279,6 +286,68 @@ RETURN audit.compute_event_hash(
     e.status, e.enrichment_data, e.classification, e.context_errors, e.hash_version,
     e.created_at, e.updated_at);
 
+-- Correlation forensics, as sql/forensics.sql defines them.
+-- The seed's get_correlation_events(): a correlation's events in time order.
+CREATE FUNCTION audit_correlation_events(p_correlation_id text)
+RETURNS TABLE (event_id uuid, "timestamp" timestamptz, event_type text, event_data jsonb,
+               user_id bigint, session_id text, classification jsonb, enrichment_data jsonb)
+LANGUAGE sql STABLE SET search_path = audit, pg_catalog, pg_temp AS $$
+    SELECT e.event_id, e."timestamp", e.event_type, e.event_data, e.user_id, e.session_id,
+           e.classification, e.enrichment_data
+      FROM audit.all_events e
+     WHERE e.correlation_id = p_correlation_id
+     ORDER BY e."timestamp", e.event_id
+$$;
+
+-- The seed's find_related_correlations(): other correlations within the window around this one
+-- that share a user, a session or an IP address with it.
+CREATE FUNCTION find_related_correlations(p_correlation_id text, time_window_minutes integer DEFAULT 60)
+RETURNS TABLE (correlation_id text, event_count bigint, start_time timestamptz, end_time timestamptz,
+               unique_users bigint, users bigint[], shared text[])
+LANGUAGE sql STABLE SET search_path = audit, pg_catalog, pg_temp AS $$
+    WITH target AS (
+        SELECT min("timestamp") - make_interval(mins => time_window_minutes) AS search_start,
+               max("timestamp") + make_interval(mins => time_window_minutes) AS search_end,
+               array_agg(DISTINCT user_id) FILTER (WHERE user_id IS NOT NULL) AS users,
+               array_agg(DISTINCT session_id) FILTER (WHERE session_id IS NOT NULL) AS sessions,
+               array_agg(DISTINCT ip_address) FILTER (WHERE ip_address IS NOT NULL) AS ips
+          FROM audit.all_events WHERE correlation_id = p_correlation_id
+    )
+    SELECT e.correlation_id, count(*), min(e."timestamp"), max(e."timestamp"),
+           count(DISTINCT e.user_id), array_agg(DISTINCT e.user_id) FILTER (WHERE e.user_id IS NOT NULL),
+           array_remove(ARRAY[
+               CASE WHEN bool_or(e.user_id = ANY (t.users)) THEN 'user' END,
+               CASE WHEN bool_or(e.session_id = ANY (t.sessions)) THEN 'session' END,
+               CASE WHEN bool_or(e.ip_address = ANY (t.ips)) THEN 'ip_address' END], NULL)
+      FROM audit.all_events e, target t
+     WHERE e.correlation_id <> p_correlation_id
+       AND e."timestamp" BETWEEN t.search_start AND t.search_end
+       AND (e.user_id = ANY (t.users) OR e.session_id = ANY (t.sessions) OR e.ip_address = ANY (t.ips))
+     GROUP BY e.correlation_id
+     ORDER BY min(e."timestamp")
+$$;
+
+-- A correlation and every correlation under it (parent_correlation_id links), depth first.
+CREATE FUNCTION correlation_tree(p_root text)
+RETURNS TABLE (correlation_id text, parent_correlation_id text, depth integer, path text[],
+               event_count bigint, first_event_time timestamptz, last_event_time timestamptz,
+               risk_score integer)
+LANGUAGE sql STABLE SET search_path = audit, pg_catalog, pg_temp AS $$
+    WITH RECURSIVE tree AS (
+        SELECT m.correlation_id, m.parent_correlation_id, 0 AS depth, ARRAY[m.correlation_id] AS path
+          FROM audit.correlation_metadata m WHERE m.correlation_id = p_root
+        UNION ALL
+        SELECT c.correlation_id, c.parent_correlation_id, t.depth + 1, t.path || c.correlation_id
+          FROM audit.correlation_metadata c
+          JOIN tree t ON c.parent_correlation_id = t.correlation_id
+         WHERE c.correlation_id <> ALL (t.path)   -- a cycle of links stops here
+    )
+    SELECT t.correlation_id, t.parent_correlation_id, t.depth, t.path, m.event_count,
+           m.first_event_time, m.last_event_time, m.risk_score
+      FROM tree t JOIN audit.correlation_metadata m USING (correlation_id)
+     ORDER BY t.path
+$$;
+
 -- Triggers, as finalize.sql makes them.
 DO $$
 DECLARE
@@ -322,6 +391,10 @@ GRANT EXECUTE ON FUNCTION audit_maintain_partitions(), archive_audit_logs(intege
 GRANT SELECT ON audit.audit_events, audit.audit_events_default, audit.audit_events_archive,
     audit.event_ids, audit.redactions, audit.all_events TO audit_reader;
 GRANT EXECUTE ON FUNCTION audit.event_integrity_hash(audit.audit_events) TO audit_reader;
+REVOKE ALL ON FUNCTION audit_correlation_events(text), find_related_correlations(text, integer),
+    correlation_tree(text), analyze_correlation_flow(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION audit_correlation_events(text), find_related_correlations(text, integer),
+    correlation_tree(text), analyze_correlation_flow(text) TO audit_reader;
 
 -- pg_dump: the 0.1.0 table was dumped as the extension's configuration; now its partitions are,
 -- and correlation_metadata (rows restored into partitions fire no roll-up).

@@ -136,6 +136,10 @@ GRANT EXECUTE ON PROCEDURE verify_recent(interval) TO audit_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA audit TO audit_reader;
 GRANT EXECUTE ON FUNCTION audit.event_integrity_hash(audit.audit_events) TO audit_reader;
 GRANT EXECUTE ON FUNCTION audit.compute_event_hash TO audit_reader;
+REVOKE ALL ON FUNCTION audit_correlation_events(text), find_related_correlations(text, integer),
+    correlation_tree(text), analyze_correlation_flow(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION audit_correlation_events(text), find_related_correlations(text, integer),
+    correlation_tree(text), analyze_correlation_flow(text) TO audit_reader;
 
 -- pg_dump: audit rows are data, not extension objects, and must be dumped. Partitions made later
 -- are not part of the extension and are dumped whole, as any table; their rows are restored

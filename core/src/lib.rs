@@ -6,6 +6,7 @@ pub mod context;
 pub mod correlation;
 pub mod enrich;
 pub mod event;
+pub mod forensics;
 pub mod hash;
 pub mod ingest;
 pub mod jsonb_layout;

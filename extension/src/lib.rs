@@ -9,6 +9,7 @@ use pgrx::prelude::*;
 mod batch;
 mod chain;
 mod correlation;
+mod forensics;
 mod gucs;
 mod integrity;
 mod internal;
@@ -28,6 +29,11 @@ mod verify;
 ::pgrx::pg_module_magic!(name, version);
 
 extension_sql_file!("../../sql/schema.sql", name = "schema", bootstrap);
+extension_sql_file!(
+    "../../sql/forensics.sql",
+    name = "forensics",
+    requires = ["schema"]
+);
 extension_sql_file!("../../sql/finalize.sql", name = "finalize", finalize);
 
 #[pg_guard]
