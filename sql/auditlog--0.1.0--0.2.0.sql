@@ -8,6 +8,16 @@
 
 -- First, every C function, as this version defines it, in this version's library (a 0.1.0
 -- install may have run its own build), so that nothing below calls into 0.1.0 code.
+CREATE OR REPLACE FUNCTION "acknowledge_audit_alert"(
+	"p_alert_id" TEXT, /* & str */
+	"p_acknowledged_by" bigint, /* i64 */
+	"p_notes" TEXT DEFAULT NULL /* Option < & str > */
+) RETURNS jsonb /* JsonB */
+VOLATILE SECURITY DEFINER
+SET search_path TO audit, pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'acknowledge_audit_alert_wrapper';
+
 CREATE OR REPLACE FUNCTION "analyze_correlation_flow"(
 	"p_correlation_id" TEXT /* & str */
 ) RETURNS jsonb /* JsonB */
@@ -90,6 +100,16 @@ SET search_path TO audit, pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'redact_user_audit_events_wrapper';
 
+CREATE OR REPLACE FUNCTION "resolve_audit_alert"(
+	"p_alert_id" TEXT, /* & str */
+	"p_resolved_by" bigint, /* i64 */
+	"p_resolution_notes" TEXT /* & str */
+) RETURNS jsonb /* JsonB */
+STRICT VOLATILE SECURITY DEFINER
+SET search_path TO audit, pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'resolve_audit_alert_wrapper';
+
 CREATE OR REPLACE FUNCTION "seal_audit_events"() RETURNS bigint /* i64 */
 STRICT VOLATILE SECURITY DEFINER
 SET search_path TO audit, pg_catalog, pg_temp
@@ -119,6 +139,13 @@ VOLATILE SECURITY DEFINER
 SET search_path TO audit, pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'verify_audit_chain_wrapper';
+
+CREATE OR REPLACE FUNCTION audit."classification_hash"(
+	"classification" jsonb /* StoredJsonb */
+) RETURNS bytea /* Vec < u8 > */
+IMMUTABLE STRICT PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'classification_hash_wrapper';
 
 CREATE OR REPLACE FUNCTION audit."verify_recent_run"(
 	"p_window" interval /* pgrx :: datum :: Interval */
@@ -151,13 +178,6 @@ CREATE OR REPLACE FUNCTION audit."compute_event_hash"(
 IMMUTABLE PARALLEL SAFE 
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'compute_event_hash_wrapper';
-
-CREATE OR REPLACE FUNCTION audit."classification_hash"(
-	"classification" jsonb /* StoredJsonb */
-) RETURNS bytea /* Vec < u8 > */
-IMMUTABLE STRICT PARALLEL SAFE 
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'classification_hash_wrapper';
 
 CREATE OR REPLACE FUNCTION audit."correlation_rollup"()
 	RETURNS TRIGGER
@@ -286,7 +306,7 @@ RETURN audit.compute_event_hash(
     e.status, e.enrichment_data, e.classification, e.context_errors, e.hash_version,
     e.created_at, e.updated_at);
 
--- Correlation forensics, as sql/forensics.sql defines them.
+-- Correlation forensics and statistics, as sql/forensics.sql defines them.
 -- The seed's get_correlation_events(): a correlation's events in time order.
 CREATE FUNCTION audit_correlation_events(p_correlation_id text)
 RETURNS TABLE (event_id uuid, "timestamp" timestamptz, event_type text, event_data jsonb,
@@ -348,6 +368,35 @@ LANGUAGE sql STABLE SET search_path = audit, pg_catalog, pg_temp AS $$
      ORDER BY t.path
 $$;
 
+-- The seed's get_audit_statistics(), with correct numbers: the seed's query counts groups of
+-- (type, severity, user, correlation, classification), so its totals and per-type counts come
+-- out wrong whenever two events share a group. Days are the session's, as in the seed.
+CREATE FUNCTION get_audit_statistics(p_start_date date DEFAULT CURRENT_DATE - 30,
+                                     p_end_date date DEFAULT CURRENT_DATE)
+RETURNS json
+LANGUAGE sql STABLE SET search_path = audit, pg_catalog, pg_temp AS $$
+    WITH ev AS MATERIALIZED (
+        SELECT e.event_type, e.classification ->> 'severity' AS severity, e.user_id, e.correlation_id,
+               (e.classification ->> 'risk_score')::int AS risk_score
+          FROM audit.all_events e
+         WHERE e."timestamp" >= p_start_date AND e."timestamp" < p_end_date + 1
+    )
+    SELECT json_build_object(
+        'total_events', (SELECT count(*) FROM ev),
+        'events_by_type', (SELECT coalesce(json_object_agg(event_type, n ORDER BY event_type), '{}')
+                             FROM (SELECT event_type, count(*) AS n FROM ev GROUP BY event_type) t),
+        'events_by_severity', (SELECT coalesce(json_object_agg(coalesce(severity, 'unknown'), n ORDER BY severity), '{}')
+                                 FROM (SELECT severity, count(*) AS n FROM ev GROUP BY severity) t),
+        'unique_users', (SELECT count(DISTINCT user_id) FROM ev),
+        'unique_correlations', (SELECT count(DISTINCT correlation_id) FROM ev),
+        'high_risk_events', (SELECT count(*) FROM ev WHERE risk_score > 75),
+        'date_range', json_build_object('start_date', p_start_date, 'end_date', p_end_date))
+$$;
+
+-- Alerts fold repeats of their cause and record their acknowledgement.
+ALTER TABLE audit.audit_alerts ADD COLUMN occurrences integer NOT NULL DEFAULT 1,
+    ADD COLUMN last_triggered_at timestamptz, ADD COLUMN acknowledgement_notes text;
+
 -- Triggers, as finalize.sql makes them.
 DO $$
 DECLARE
@@ -380,6 +429,8 @@ ALTER FUNCTION archive_audit_logs(integer) OWNER TO auditlog_owner;
 ALTER FUNCTION redact_audit_event(uuid, text) OWNER TO auditlog_owner;
 ALTER FUNCTION redact_user_audit_events(bigint, text) OWNER TO auditlog_owner;
 ALTER FUNCTION purge_expired_audit_events() OWNER TO auditlog_owner;
+ALTER FUNCTION acknowledge_audit_alert(text, bigint, text) OWNER TO auditlog_owner;
+ALTER FUNCTION resolve_audit_alert(text, bigint, text) OWNER TO auditlog_owner;
 REVOKE ALL ON audit.audit_events, audit.audit_events_default, audit.audit_events_archive,
     audit.event_ids, audit.redactions, audit.all_events FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_maintain_partitions(), archive_audit_logs(integer),
@@ -392,9 +443,11 @@ GRANT SELECT ON audit.audit_events, audit.audit_events_default, audit.audit_even
     audit.event_ids, audit.redactions, audit.all_events TO audit_reader;
 GRANT EXECUTE ON FUNCTION audit.event_integrity_hash(audit.audit_events) TO audit_reader;
 REVOKE ALL ON FUNCTION audit_correlation_events(text), find_related_correlations(text, integer),
-    correlation_tree(text), analyze_correlation_flow(text) FROM PUBLIC;
+    correlation_tree(text), analyze_correlation_flow(text), get_audit_statistics(date, date),
+    acknowledge_audit_alert(text, bigint, text), resolve_audit_alert(text, bigint, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION audit_correlation_events(text), find_related_correlations(text, integer),
-    correlation_tree(text), analyze_correlation_flow(text) TO audit_reader;
+    correlation_tree(text), analyze_correlation_flow(text), get_audit_statistics(date, date),
+    acknowledge_audit_alert(text, bigint, text), resolve_audit_alert(text, bigint, text) TO audit_reader;
 
 -- pg_dump: the 0.1.0 table was dumped as the extension's configuration; now its partitions are,
 -- and correlation_metadata (rows restored into partitions fire no roll-up).

@@ -115,6 +115,8 @@ ALTER FUNCTION archive_audit_logs(integer) OWNER TO auditlog_owner;
 ALTER FUNCTION redact_audit_event(uuid, text) OWNER TO auditlog_owner;
 ALTER FUNCTION redact_user_audit_events(bigint, text) OWNER TO auditlog_owner;
 ALTER FUNCTION purge_expired_audit_events() OWNER TO auditlog_owner;
+ALTER FUNCTION acknowledge_audit_alert(text, bigint, text) OWNER TO auditlog_owner;
+ALTER FUNCTION resolve_audit_alert(text, bigint, text) OWNER TO auditlog_owner;
 
 -- Privileges: writers may only log; readers may read and recompute hashes.
 REVOKE ALL ON ALL TABLES IN SCHEMA audit FROM PUBLIC;
@@ -137,9 +139,12 @@ GRANT SELECT ON ALL TABLES IN SCHEMA audit TO audit_reader;
 GRANT EXECUTE ON FUNCTION audit.event_integrity_hash(audit.audit_events) TO audit_reader;
 GRANT EXECUTE ON FUNCTION audit.compute_event_hash TO audit_reader;
 REVOKE ALL ON FUNCTION audit_correlation_events(text), find_related_correlations(text, integer),
-    correlation_tree(text), analyze_correlation_flow(text) FROM PUBLIC;
+    correlation_tree(text), analyze_correlation_flow(text), get_audit_statistics(date, date),
+    acknowledge_audit_alert(text, bigint, text), resolve_audit_alert(text, bigint, text) FROM PUBLIC;
+-- Readers are the analysts: they may also acknowledge and resolve alerts.
 GRANT EXECUTE ON FUNCTION audit_correlation_events(text), find_related_correlations(text, integer),
-    correlation_tree(text), analyze_correlation_flow(text) TO audit_reader;
+    correlation_tree(text), analyze_correlation_flow(text), get_audit_statistics(date, date),
+    acknowledge_audit_alert(text, bigint, text), resolve_audit_alert(text, bigint, text) TO audit_reader;
 
 -- pg_dump: audit rows are data, not extension objects, and must be dumped. Partitions made later
 -- are not part of the extension and are dumped whole, as any table; their rows are restored

@@ -61,3 +61,28 @@ LANGUAGE sql STABLE SET search_path = audit, pg_catalog, pg_temp AS $$
       FROM tree t JOIN audit.correlation_metadata m USING (correlation_id)
      ORDER BY t.path
 $$;
+
+-- The seed's get_audit_statistics(), with correct numbers: the seed's query counts groups of
+-- (type, severity, user, correlation, classification), so its totals and per-type counts come
+-- out wrong whenever two events share a group. Days are the session's, as in the seed.
+CREATE FUNCTION get_audit_statistics(p_start_date date DEFAULT CURRENT_DATE - 30,
+                                     p_end_date date DEFAULT CURRENT_DATE)
+RETURNS json
+LANGUAGE sql STABLE SET search_path = audit, pg_catalog, pg_temp AS $$
+    WITH ev AS MATERIALIZED (
+        SELECT e.event_type, e.classification ->> 'severity' AS severity, e.user_id, e.correlation_id,
+               (e.classification ->> 'risk_score')::int AS risk_score
+          FROM audit.all_events e
+         WHERE e."timestamp" >= p_start_date AND e."timestamp" < p_end_date + 1
+    )
+    SELECT json_build_object(
+        'total_events', (SELECT count(*) FROM ev),
+        'events_by_type', (SELECT coalesce(json_object_agg(event_type, n ORDER BY event_type), '{}')
+                             FROM (SELECT event_type, count(*) AS n FROM ev GROUP BY event_type) t),
+        'events_by_severity', (SELECT coalesce(json_object_agg(coalesce(severity, 'unknown'), n ORDER BY severity), '{}')
+                                 FROM (SELECT severity, count(*) AS n FROM ev GROUP BY severity) t),
+        'unique_users', (SELECT count(DISTINCT user_id) FROM ev),
+        'unique_correlations', (SELECT count(DISTINCT correlation_id) FROM ev),
+        'high_risk_events', (SELECT count(*) FROM ev WHERE risk_score > 75),
+        'date_range', json_build_object('start_date', p_start_date, 'end_date', p_end_date))
+$$;

@@ -278,7 +278,11 @@ CREATE TABLE audit.audit_alerts (
     resolved_at      timestamptz,
     resolved_by      bigint,
     resolution_notes text,
-    status           text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'acknowledged', 'resolved', 'closed'))
+    status           text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'acknowledged', 'resolved', 'closed')),
+    -- The same cause again within auditlog.alert_fold_window, while open, folds into this row.
+    occurrences      integer NOT NULL DEFAULT 1,
+    last_triggered_at timestamptz,
+    acknowledgement_notes text
 );
 CREATE INDEX audit_alerts_correlation_id_idx ON audit.audit_alerts (correlation_id);
 CREATE INDEX audit_alerts_status_idx ON audit.audit_alerts (status);

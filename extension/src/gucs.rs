@@ -25,6 +25,7 @@ pub static ALERT_CHANNEL: GucSetting<Option<CString>> =
 pub static PARTITION_PERIOD: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"month"));
 pub static PARTITIONS_AHEAD: GucSetting<i32> = GucSetting::<i32>::new(3);
+pub static ALERT_FOLD_WINDOW: GucSetting<i32> = GucSetting::<i32>::new(600);
 
 /// The periods a partition of audit.audit_events may span (date_trunc's names).
 pub const PARTITION_PERIODS: [&str; 5] = ["day", "week", "month", "quarter", "year"];
@@ -142,6 +143,16 @@ pub fn init() {
         } else {
             Err(format!("one of {}", PARTITION_PERIODS.join(", ")))
         }
+    );
+    GucRegistry::define_int_guc(
+        c"auditlog.alert_fold_window",
+        c"Seconds within which an alert of the same cause folds into the open one.",
+        c"Same type, correlation and title: the open alert's occurrences count goes up; 0 never folds.",
+        &ALERT_FOLD_WINDOW,
+        0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_S,
     );
     GucRegistry::define_int_guc(
         c"auditlog.partitions_ahead",

@@ -6,6 +6,7 @@
 
 use pgrx::prelude::*;
 
+mod alerts;
 mod batch;
 mod chain;
 mod correlation;

@@ -355,7 +355,16 @@ fn write_field_access(client: &mut SpiClient<'_>, b: &Built, f: &FieldAccess) ->
     Ok(())
 }
 
-/// Stores an alert raised at `at_us` and sends it on the alert channel.
+/// An open alert of the same cause (type, correlation, title) raised within the fold window
+/// takes the new occurrence instead of a new row.
+const FOLD_ALERT: &str = "
+    UPDATE audit.audit_alerts SET occurrences = occurrences + 1, last_triggered_at = $4
+     WHERE alert_type = $1 AND correlation_id = $2 AND title = $3 AND status = 'open'
+       AND coalesce(last_triggered_at, triggered_at) > $4 - make_interval(secs => $5)
+    RETURNING alert_id";
+
+/// Stores an alert raised at `at_us` and sends it on the alert channel, or folds it into the
+/// open alert of the same cause (no second notification).
 pub fn write_alert(
     client: &mut SpiClient<'_>,
     correlation_id: &str,
@@ -363,6 +372,18 @@ pub fn write_alert(
     at_us: i64,
 ) -> SpiResult<()> {
     let t = oid(pg_sys::TEXTOID);
+    let ts = oid(pg_sys::TIMESTAMPTZOID);
+    let fold = prepared(client, FOLD_ALERT, &[t, t, t, ts, oid(pg_sys::INT4OID)])?;
+    let fold_args: [DatumWithOid; 5] = [
+        a.alert_type.into(),
+        correlation_id.into(),
+        a.title.as_str().into(),
+        unix_us_to_pg(at_us).into(),
+        crate::gucs::ALERT_FOLD_WINDOW.get().into(),
+    ];
+    if !crate::internal::with_internal(|| client.update(&*fold, None, &fold_args))?.is_empty() {
+        return Ok(());
+    }
     let plan = prepared(
         client,
         INSERT_ALERT,
