@@ -117,6 +117,10 @@ ALTER FUNCTION redact_user_audit_events(bigint, text) OWNER TO auditlog_owner;
 ALTER FUNCTION purge_expired_audit_events() OWNER TO auditlog_owner;
 ALTER FUNCTION acknowledge_audit_alert(text, bigint, text) OWNER TO auditlog_owner;
 ALTER FUNCTION resolve_audit_alert(text, bigint, text) OWNER TO auditlog_owner;
+ALTER FUNCTION generate_compliance_report(text, date, date, text) OWNER TO auditlog_owner;
+ALTER VIEW audit.recent_high_risk_events OWNER TO auditlog_owner;
+ALTER VIEW audit.open_alerts OWNER TO auditlog_owner;
+ALTER VIEW audit.integrity_status OWNER TO auditlog_owner;
 
 -- Privileges: writers may only log; readers may read and recompute hashes.
 REVOKE ALL ON ALL TABLES IN SCHEMA audit FROM PUBLIC;
@@ -140,11 +144,13 @@ GRANT EXECUTE ON FUNCTION audit.event_integrity_hash(audit.audit_events) TO audi
 GRANT EXECUTE ON FUNCTION audit.compute_event_hash TO audit_reader;
 REVOKE ALL ON FUNCTION audit_correlation_events(text), find_related_correlations(text, integer),
     correlation_tree(text), analyze_correlation_flow(text), get_audit_statistics(date, date),
-    acknowledge_audit_alert(text, bigint, text), resolve_audit_alert(text, bigint, text) FROM PUBLIC;
+    acknowledge_audit_alert(text, bigint, text), resolve_audit_alert(text, bigint, text),
+    generate_compliance_report(text, date, date, text) FROM PUBLIC;
 -- Readers are the analysts: they may also acknowledge and resolve alerts.
 GRANT EXECUTE ON FUNCTION audit_correlation_events(text), find_related_correlations(text, integer),
     correlation_tree(text), analyze_correlation_flow(text), get_audit_statistics(date, date),
-    acknowledge_audit_alert(text, bigint, text), resolve_audit_alert(text, bigint, text) TO audit_reader;
+    acknowledge_audit_alert(text, bigint, text), resolve_audit_alert(text, bigint, text),
+    generate_compliance_report(text, date, date, text) TO audit_reader;
 
 -- pg_dump: audit rows are data, not extension objects, and must be dumped. Partitions made later
 -- are not part of the extension and are dumped whole, as any table; their rows are restored

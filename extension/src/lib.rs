@@ -19,6 +19,7 @@ mod log;
 mod partitions;
 mod proof;
 mod redact;
+mod reports;
 mod seal;
 mod sealer;
 mod spi_cache;
@@ -33,6 +34,11 @@ extension_sql_file!("../../sql/schema.sql", name = "schema", bootstrap);
 extension_sql_file!(
     "../../sql/forensics.sql",
     name = "forensics",
+    requires = ["schema"]
+);
+extension_sql_file!(
+    "../../sql/reports.sql",
+    name = "reports",
     requires = ["schema"]
 );
 extension_sql_file!("../../sql/finalize.sql", name = "finalize", finalize);
