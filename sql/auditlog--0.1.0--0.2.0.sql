@@ -151,6 +151,14 @@ SET search_path TO audit, pg_catalog, pg_temp
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'verify_audit_chain_wrapper';
 
+CREATE OR REPLACE FUNCTION audit."verify_recent_run"(
+	"p_window" interval /* pgrx :: datum :: Interval */
+) RETURNS jsonb /* pgrx :: datum :: JsonB */
+STRICT VOLATILE SECURITY DEFINER 
+SET search_path TO audit, pg_catalog, pg_temp
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'verify_recent_run_wrapper';
+
 CREATE OR REPLACE FUNCTION audit."compute_event_hash"(
 	"event_id" uuid, /* pgrx :: datum :: Uuid */
 	"timestamp" timestamp with time zone, /* TimestampWithTimeZone */
@@ -175,25 +183,12 @@ IMMUTABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'compute_event_hash_wrapper';
 
-CREATE OR REPLACE FUNCTION audit."verify_recent_run"(
-	"p_window" interval /* pgrx :: datum :: Interval */
-) RETURNS jsonb /* pgrx :: datum :: JsonB */
-STRICT VOLATILE SECURITY DEFINER 
-SET search_path TO audit, pg_catalog, pg_temp
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'verify_recent_run_wrapper';
-
 CREATE OR REPLACE FUNCTION audit."classification_hash"(
 	"classification" jsonb /* StoredJsonb */
 ) RETURNS bytea /* Vec < u8 > */
 IMMUTABLE STRICT PARALLEL SAFE 
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'classification_hash_wrapper';
-
-CREATE OR REPLACE FUNCTION audit."taxonomy_changed"()
-	RETURNS TRIGGER
-	LANGUAGE c
-	AS 'MODULE_PATHNAME', 'taxonomy_changed_wrapper';
 
 CREATE OR REPLACE FUNCTION audit."correlation_rollup"()
 	RETURNS TRIGGER
@@ -204,6 +199,11 @@ CREATE OR REPLACE FUNCTION audit."refuse_change"()
 	RETURNS TRIGGER
 	LANGUAGE c
 	AS 'MODULE_PATHNAME', 'refuse_change_wrapper';
+
+CREATE OR REPLACE FUNCTION audit."taxonomy_changed"()
+	RETURNS TRIGGER
+	LANGUAGE c
+	AS 'MODULE_PATHNAME', 'taxonomy_changed_wrapper';
 
 -- The 0.1.0 table, renamed, with its indexes named as a partition's would be and the triggers
 -- a partition does not carry (the roll-up, with its transition table, moves to the parent).
@@ -532,6 +532,54 @@ CREATE VIEW audit.integrity_status AS
            (SELECT max(seq) FROM audit.checkpoints) AS last_checkpoint,
            (SELECT max(stored_at) FROM audit.checkpoints) AS last_checkpoint_at;
 
+-- Detection rules (seed 2.2's dynamic classification, as data): N events of the given types for
+-- one user, address or correlation within window_seconds (or N distinct users in a correlation)
+-- escalate the completing event's severity, tag it rule:<id> and add_tags, and raise an alert.
+-- DBAs add, change or disable rules with SQL; each session reads them again within a second.
+CREATE TABLE audit.detection_rules (
+    rule_id          text PRIMARY KEY,
+    description      text NOT NULL,
+    enabled          boolean NOT NULL DEFAULT true,
+    event_types      text[],                    -- NULL: every type
+    group_by         text NOT NULL CHECK (group_by IN ('user', 'ip_address', 'user_or_ip', 'correlation')),
+    measure          text NOT NULL DEFAULT 'events' CHECK (measure IN ('events', 'distinct_users')),
+    threshold        integer NOT NULL CHECK (threshold > 0),
+    window_seconds   integer NOT NULL CHECK (window_seconds > 0),
+    after_hours_only boolean NOT NULL DEFAULT false,
+    escalate_to      text CHECK (escalate_to IN ('info', 'warning', 'error', 'critical')),
+    add_tags         text[] NOT NULL DEFAULT '{}',
+    raise_alert      boolean NOT NULL DEFAULT true,
+    builtin          boolean NOT NULL DEFAULT false
+);
+INSERT INTO audit.detection_rules
+    (rule_id, description, event_types, group_by, measure, threshold, window_seconds, after_hours_only, escalate_to, add_tags, builtin)
+VALUES
+    ('brute_force', 'five login failures for one user or address within 5 minutes',
+     '{auth.login.failure}', 'user_or_ip', 'events', 5, 300, false, 'critical', '{brute_force}', true),
+    ('rapid_events', 'more than 10 events per second in one correlation',
+     NULL, 'correlation', 'events', 11, 1, false, 'warning', '{rapid_events}', true),
+    ('multiple_users', 'several users in one correlation within an hour',
+     NULL, 'correlation', 'distinct_users', 2, 3600, false, 'warning', '{multiple_users}', true),
+    ('after_hours_export', 'a bulk export outside business hours',
+     '{data.bulk.export}', 'user', 'events', 1, 1, true, 'critical', '{after_hours_export}', true),
+    ('access_denial_burst', 'five access denials for one user or address within a minute',
+     '{authz.access.denied}', 'user_or_ip', 'events', 5, 60, false, 'error', '{access_denial_burst}', true);
+
+-- Likewise a shipped detection rule a DBA changes becomes the DBA's, and pg_dump keeps it.
+CREATE FUNCTION audit.detection_rules_customised() RETURNS trigger
+LANGUAGE plpgsql SET search_path = audit, pg_catalog, pg_temp AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        DELETE FROM audit.detection_rules WHERE rule_id = NEW.rule_id AND builtin;
+    END IF;
+    NEW.builtin := false;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER detection_rules_customised BEFORE INSERT OR UPDATE ON audit.detection_rules
+    FOR EACH ROW EXECUTE FUNCTION audit.detection_rules_customised();
+ALTER TABLE audit.detection_rules ENABLE ALWAYS TRIGGER detection_rules_customised;
+
 -- Triggers, as finalize.sql makes them.
 DO $$
 DECLARE
@@ -558,6 +606,7 @@ ALTER TABLE audit.audit_events_default OWNER TO auditlog_owner;
 ALTER TABLE audit.audit_events_archive OWNER TO auditlog_owner;
 ALTER TABLE audit.event_ids OWNER TO auditlog_owner;
 ALTER TABLE audit.redactions OWNER TO auditlog_owner;
+ALTER TABLE audit.detection_rules OWNER TO auditlog_owner;
 ALTER VIEW audit.all_events OWNER TO auditlog_owner;
 ALTER FUNCTION audit_maintain_partitions() OWNER TO auditlog_owner;
 ALTER FUNCTION archive_audit_logs(integer) OWNER TO auditlog_owner;
@@ -570,6 +619,10 @@ ALTER FUNCTION generate_compliance_report(text, date, date, text) OWNER TO audit
 ALTER VIEW audit.recent_high_risk_events OWNER TO auditlog_owner;
 ALTER VIEW audit.open_alerts OWNER TO auditlog_owner;
 ALTER VIEW audit.integrity_status OWNER TO auditlog_owner;
+REVOKE ALL ON FUNCTION audit.detection_rules_customised() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION audit.detection_rules_customised() TO auditlog_owner;
+REVOKE ALL ON audit.detection_rules FROM PUBLIC;
+GRANT SELECT ON audit.detection_rules TO audit_reader;
 REVOKE ALL ON audit.audit_events, audit.audit_events_default, audit.audit_events_archive,
     audit.event_ids, audit.redactions, audit.all_events, audit.recent_high_risk_events,
     audit.open_alerts, audit.integrity_status FROM PUBLIC;
@@ -600,4 +653,5 @@ SELECT pg_catalog.pg_extension_config_dump('audit.correlation_metadata', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.audit_events_default', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.event_ids', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.redactions', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.detection_rules', 'WHERE NOT builtin');
 SELECT pg_catalog.pg_extension_config_dump('audit.audit_events_p0_1_0', '');

@@ -54,6 +54,21 @@ CREATE TRIGGER event_types_taxonomy_changed AFTER INSERT OR UPDATE OR DELETE OR 
 ALTER TABLE audit.event_types ENABLE ALWAYS TRIGGER event_types_taxonomy_changed;
 ALTER TABLE audit.event_types ENABLE ALWAYS TRIGGER event_types_customised;
 
+-- Likewise a shipped detection rule a DBA changes becomes the DBA's, and pg_dump keeps it.
+CREATE FUNCTION audit.detection_rules_customised() RETURNS trigger
+LANGUAGE plpgsql SET search_path = audit, pg_catalog, pg_temp AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        DELETE FROM audit.detection_rules WHERE rule_id = NEW.rule_id AND builtin;
+    END IF;
+    NEW.builtin := false;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER detection_rules_customised BEFORE INSERT OR UPDATE ON audit.detection_rules
+    FOR EACH ROW EXECUTE FUNCTION audit.detection_rules_customised();
+ALTER TABLE audit.detection_rules ENABLE ALWAYS TRIGGER detection_rules_customised;
+
 -- For schedulers (pg_cron): verify what was sealed within p_window, keep the result, and fail
 -- loudly. The run and its alert are committed before the error is raised, so a failed run is
 -- recorded too; hence a procedure, to be run with CALL outside a transaction block, as pg_cron does.
@@ -86,6 +101,7 @@ $$;
 -- CREATE: audit_maintain_partitions() makes partitions as this role.
 GRANT USAGE, CREATE ON SCHEMA audit TO auditlog_owner;
 ALTER TABLE audit.event_types OWNER TO auditlog_owner;
+ALTER TABLE audit.detection_rules OWNER TO auditlog_owner;
 ALTER TABLE audit.audit_events OWNER TO auditlog_owner;
 ALTER TABLE audit.audit_events_default OWNER TO auditlog_owner;
 ALTER TABLE audit.audit_events_archive OWNER TO auditlog_owner;
@@ -170,3 +186,4 @@ SELECT pg_catalog.pg_extension_config_dump('audit.checkpoints', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.compliance_report_cache', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.audit_alerts', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.event_types', 'WHERE NOT builtin');
+SELECT pg_catalog.pg_extension_config_dump('audit.detection_rules', 'WHERE NOT builtin');

@@ -66,6 +66,39 @@ INSERT INTO audit.event_types VALUES
     ('system.shutdown',                 'system',         'shutdown',               'info',     'medium',    365, 'none',     'low',      true),
     ('system.config.changed',           'system',         'config_changed',         'warning',  'high',     2555, 'low',      'high',     true);
 
+-- Detection rules (seed 2.2's dynamic classification, as data): N events of the given types for
+-- one user, address or correlation within window_seconds (or N distinct users in a correlation)
+-- escalate the completing event's severity, tag it rule:<id> and add_tags, and raise an alert.
+-- DBAs add, change or disable rules with SQL; each session reads them again within a second.
+CREATE TABLE audit.detection_rules (
+    rule_id          text PRIMARY KEY,
+    description      text NOT NULL,
+    enabled          boolean NOT NULL DEFAULT true,
+    event_types      text[],                    -- NULL: every type
+    group_by         text NOT NULL CHECK (group_by IN ('user', 'ip_address', 'user_or_ip', 'correlation')),
+    measure          text NOT NULL DEFAULT 'events' CHECK (measure IN ('events', 'distinct_users')),
+    threshold        integer NOT NULL CHECK (threshold > 0),
+    window_seconds   integer NOT NULL CHECK (window_seconds > 0),
+    after_hours_only boolean NOT NULL DEFAULT false,
+    escalate_to      text CHECK (escalate_to IN ('info', 'warning', 'error', 'critical')),
+    add_tags         text[] NOT NULL DEFAULT '{}',
+    raise_alert      boolean NOT NULL DEFAULT true,
+    builtin          boolean NOT NULL DEFAULT false
+);
+INSERT INTO audit.detection_rules
+    (rule_id, description, event_types, group_by, measure, threshold, window_seconds, after_hours_only, escalate_to, add_tags, builtin)
+VALUES
+    ('brute_force', 'five login failures for one user or address within 5 minutes',
+     '{auth.login.failure}', 'user_or_ip', 'events', 5, 300, false, 'critical', '{brute_force}', true),
+    ('rapid_events', 'more than 10 events per second in one correlation',
+     NULL, 'correlation', 'events', 11, 1, false, 'warning', '{rapid_events}', true),
+    ('multiple_users', 'several users in one correlation within an hour',
+     NULL, 'correlation', 'distinct_users', 2, 3600, false, 'warning', '{multiple_users}', true),
+    ('after_hours_export', 'a bulk export outside business hours',
+     '{data.bulk.export}', 'user', 'events', 1, 1, true, 'critical', '{after_hours_export}', true),
+    ('access_denial_burst', 'five access denials for one user or address within a minute',
+     '{authz.access.denied}', 'user_or_ip', 'events', 5, 60, false, 'error', '{access_denial_burst}', true);
+
 -- The events. Seed column names; event_id is a time-ordered UUIDv7 (cheap to index), user_id a
 -- bigint (the seed's profile id), and every value the caller gave stays verbatim in user_context.
 -- Partitioned by "timestamp" (auditlog.partition_period, monthly by default): partitions are made

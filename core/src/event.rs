@@ -124,6 +124,8 @@ pub struct Built {
     pub classification: Classification,
     pub field_access: Option<FieldAccess>,
     pub alert: Option<Alert>,
+    /// Alerts of the detection rules the event completed (see `crate::detect`).
+    pub rule_alerts: Vec<Alert>,
 }
 
 /// Builds everything one event writes. `alert_threshold`: an alert is raised above it (seed: 75).
@@ -185,6 +187,7 @@ pub fn build(
         classification,
         field_access,
         alert,
+        rule_alerts: Vec::new(),
     }
 }
 

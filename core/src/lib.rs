@@ -4,6 +4,7 @@ pub mod canonical;
 pub mod classify;
 pub mod context;
 pub mod correlation;
+pub mod detect;
 pub mod enrich;
 pub mod event;
 pub mod forensics;

@@ -10,6 +10,7 @@ mod alerts;
 mod batch;
 mod chain;
 mod correlation;
+mod detect;
 mod forensics;
 mod gucs;
 mod integrity;

@@ -3,6 +3,7 @@
 use crate::jsonb::StoredJsonb;
 use crate::{gucs, store, taxonomy};
 use auditlog_core::context;
+use auditlog_core::detect::Seen;
 use auditlog_core::enrich::Settings;
 use auditlog_core::event::{self, Built, NewEvent};
 use pgrx::prelude::*;
@@ -36,12 +37,12 @@ fn audit_log(
         user_context: user_context.map(|j| j.to_value()),
     };
     let event_id = incoming.event_id;
-    Spi::connect_mut(
-        |client| match prepare(client, incoming, now_us, &gucs::settings())? {
+    Spi::connect_mut(|client| {
+        match prepare(client, incoming, now_us, &gucs::settings(), &mut Vec::new())? {
             Ok(built) => store::write(client, &built, &given),
             Err(refusal) => error!("audit_log: {refusal}"),
-        },
-    )
+        }
+    })
     .unwrap_or_else(|e| error!("audit_log: {e}"));
     pgrx::datum::Uuid::from_bytes(*event_id.as_bytes())
 }
@@ -57,11 +58,13 @@ pub struct Incoming<'a> {
 
 /// Checks and builds one event exactly as audit_log() does, for every way in. The inner error
 /// is a refusal of this event alone, said plainly; the outer one an SPI failure.
+/// `earlier` holds the events before this one in the same call, for the detection rules.
 pub fn prepare(
     client: &mut SpiClient<'_>,
     incoming: Incoming<'_>,
     now_us: i64,
     settings: &Settings,
+    earlier: &mut Vec<Seen>,
 ) -> SpiResult<Result<Built, String>> {
     let limit = gucs::MAX_EVENT_DATA_BYTES.get();
     let (event_type, event_data) =
@@ -102,14 +105,16 @@ pub fn prepare(
         event_data,
         user_context,
     };
-    Ok(Ok(event::build(
+    let mut built = event::build(
         new,
         taxonomy,
         ctx,
         errors,
         settings,
         gucs::ALERT_RISK_THRESHOLD.get(),
-    )))
+    );
+    crate::detect::apply(client, &mut built, earlier)?;
+    Ok(Ok(built))
 }
 
 /// The caller's user id as text, for the lookup function (any scalar, even a non-integer one).

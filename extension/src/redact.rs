@@ -119,7 +119,7 @@ fn redact(
         event_data: Some(data),
         user_context: Some(json!({"correlation_id": format!("REDACTION_{recording}")})),
     };
-    match prepare(client, incoming, now_us, &gucs::settings())? {
+    match prepare(client, incoming, now_us, &gucs::settings(), &mut Vec::new())? {
         Ok(built) => store::write(client, &built, &store::Given::default())?,
         Err(refusal) => error!("the redaction's own audit event was refused: {refusal}"),
     }

@@ -233,7 +233,7 @@ fn write_extras(client: &mut SpiClient<'_>, b: &Built) -> SpiResult<()> {
     if let Some(f) = &b.field_access {
         write_field_access(client, b, f)?;
     }
-    if let Some(a) = &b.alert {
+    for a in b.alert.iter().chain(&b.rule_alerts) {
         write_alert(client, &b.event.correlation_id, a, b.event.timestamp_us)?;
     }
     Ok(())

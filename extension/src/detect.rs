@@ -1,0 +1,184 @@
+//! Detection rules as events arrive (`audit.detection_rules`; what a rule says is decided in
+//! `auditlog_core::detect`). For each rule an event falls under, the recent events of its user,
+//! address or correlation are fetched (one query per kind, only when a rule needs it), together
+//! with the events earlier in the same batch.
+
+use crate::spi_cache::prepared;
+use crate::store::{pg_to_unix_us, unix_us_to_pg};
+use auditlog_core::detect::{escalate, GroupBy, Rule, Seen};
+use auditlog_core::event::Built;
+use pgrx::datum::{JsonB, TimestampWithTimeZone};
+use pgrx::pg_sys::{self, PgOid};
+use pgrx::spi::{SpiClient, SpiResult};
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+thread_local! {
+    /// The enabled rules, read again at most once a second: a DBA's change applies within one.
+    static RULES: RefCell<Option<(Instant, Rc<Vec<Rule>>)>> = const { RefCell::new(None) };
+}
+
+fn rules(client: &SpiClient<'_>) -> SpiResult<Rc<Vec<Rule>>> {
+    if let Some(r) = RULES.with(|c| {
+        c.borrow()
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < Duration::from_secs(1))
+            .map(|(_, r)| r.clone())
+    }) {
+        return Ok(r);
+    }
+    let json: Option<JsonB> = client
+        .select(
+            "SELECT coalesce(jsonb_agg(to_jsonb(r)), '[]') FROM audit.detection_rules r WHERE enabled",
+            Some(1),
+            &[],
+        )?
+        .first()
+        .get(1)?;
+    let parsed: Vec<Rule> = serde_json::from_value(json.map(|j| j.0).unwrap_or_default())
+        .unwrap_or_else(|e| {
+            pgrx::error!("audit.detection_rules holds a rule that cannot be read: {e}")
+        });
+    let parsed = Rc::new(parsed);
+    RULES.with(|c| *c.borrow_mut() = Some((Instant::now(), parsed.clone())));
+    Ok(parsed)
+}
+
+/// Recent events sharing `column` with the event, within `window_s` before it, of `types`.
+fn history(
+    client: &SpiClient<'_>,
+    column: &str,
+    value: pgrx::datum::DatumWithOid<'_>,
+    value_type: PgOid,
+    at_us: i64,
+    window_s: i64,
+    types: Option<Vec<String>>,
+) -> SpiResult<Vec<Seen>> {
+    let sql = format!(
+        "SELECT \"timestamp\", event_type, user_id, host(ip_address), correlation_id, event_id FROM audit.audit_events
+          WHERE {column} = $1 AND \"timestamp\" > $2 AND \"timestamp\" <= $3
+            AND ($4::text[] IS NULL OR event_type = ANY ($4))"
+    );
+    let ts = PgOid::BuiltIn(pg_sys::BuiltinOid::TIMESTAMPTZOID);
+    let plan = prepared(
+        client,
+        &sql,
+        &[
+            value_type,
+            ts,
+            ts,
+            PgOid::BuiltIn(pg_sys::BuiltinOid::TEXTARRAYOID),
+        ],
+    )?;
+    let args = [
+        value,
+        unix_us_to_pg(at_us - window_s * 1_000_000).into(),
+        unix_us_to_pg(at_us).into(),
+        types.into(),
+    ];
+    client
+        .select(&*plan, None, &args)?
+        .map(|r| {
+            Ok(Seen {
+                event_id: uuid::Uuid::from_bytes(
+                    *r.get::<pgrx::datum::Uuid>(6)?.expect("NOT NULL").as_bytes(),
+                ),
+                timestamp_us: pg_to_unix_us(r.get::<TimestampWithTimeZone>(1)?.expect("NOT NULL")),
+                event_type: r.get::<String>(2)?.unwrap_or_default(),
+                user_id: r.get::<i64>(3)?,
+                ip_address: r.get::<String>(4)?,
+                correlation_id: r.get::<String>(5)?.unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+/// The widest window and the types (None: all) of the rules that look at a kind of group.
+fn reach<'a>(rules: impl Iterator<Item = &'a &'a Rule>) -> Option<(i64, Option<Vec<String>>)> {
+    let mut out: Option<(i64, Option<Vec<String>>)> = None;
+    for r in rules {
+        let (w, t) = out.get_or_insert((0, Some(Vec::new())));
+        *w = (*w).max(r.window_seconds);
+        match (&r.event_types, t.as_mut()) {
+            (Some(add), Some(all)) => all.extend(add.iter().cloned()),
+            _ => *t = None,
+        }
+    }
+    out
+}
+
+/// Applies the rules the event completes (see `auditlog_core::detect::escalate`), counting the
+/// stored events and `batch` (the events before it in the same call), then adds it to `batch`.
+pub fn apply(client: &SpiClient<'_>, b: &mut Built, batch: &mut Vec<Seen>) -> SpiResult<()> {
+    let e = &b.event;
+    let current = Seen {
+        event_id: e.event_id,
+        timestamp_us: e.timestamp_us,
+        event_type: e.event_type.clone(),
+        user_id: e.user_id,
+        ip_address: e.ip_address.clone(),
+        correlation_id: e.correlation_id.clone(),
+    };
+    let business_hours = e.enrichment_data["temporal_context"]["is_business_hours"]
+        .as_bool()
+        .unwrap_or(true);
+    let rules = rules(client)?;
+    let applicable: Vec<&Rule> = rules
+        .iter()
+        .filter(|r| r.applies(&e.event_type, business_hours))
+        .collect();
+    if !applicable.is_empty() {
+        let wants = |g: &[GroupBy]| reach(applicable.iter().filter(|r| g.contains(&r.group_by)));
+        let mut seen = batch.clone();
+        let text = PgOid::BuiltIn(pg_sys::BuiltinOid::TEXTOID);
+        if let Some((w, t)) = wants(&[GroupBy::Correlation]) {
+            seen.extend(history(
+                client,
+                "correlation_id",
+                e.correlation_id.as_str().into(),
+                text,
+                e.timestamp_us,
+                w,
+                t,
+            )?);
+        }
+        if let (Some((w, t)), Some(user)) = (wants(&[GroupBy::User, GroupBy::UserOrIp]), e.user_id)
+        {
+            let int8 = PgOid::BuiltIn(pg_sys::BuiltinOid::INT8OID);
+            seen.extend(history(
+                client,
+                "user_id",
+                user.into(),
+                int8,
+                e.timestamp_us,
+                w,
+                t,
+            )?);
+        }
+        if let (Some((w, t)), Some(ip)) = (
+            wants(&[GroupBy::IpAddress, GroupBy::UserOrIp]),
+            &e.ip_address,
+        ) {
+            seen.extend(history(
+                client,
+                "host(ip_address)",
+                ip.as_str().into(),
+                text,
+                e.timestamp_us,
+                w,
+                t,
+            )?);
+        }
+        // An event fetched twice (by user and by address) counts once.
+        seen.sort_by_key(|s| s.event_id);
+        seen.dedup_by_key(|s| s.event_id);
+        let fired: Vec<&Rule> = applicable
+            .into_iter()
+            .filter(|r| r.fires(&current, &seen))
+            .collect();
+        escalate(b, &fired);
+    }
+    batch.push(current);
+    Ok(())
+}
