@@ -25,6 +25,7 @@ bench: install
 	bash bench/sealing.sh
 	bash bench/ingest.sh
 	bash bench/lifecycle.sh
+	bash bench/analysis.sh
 
 fmt:
 	cargo fmt --all

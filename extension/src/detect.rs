@@ -5,7 +5,7 @@
 
 use crate::spi_cache::prepared;
 use crate::store::{pg_to_unix_us, unix_us_to_pg};
-use auditlog_core::detect::{escalate, GroupBy, Rule, Seen};
+use auditlog_core::detect::{escalate, GroupBy, Measure, Rule, Seen};
 use auditlog_core::event::Built;
 use pgrx::datum::{JsonB, TimestampWithTimeZone};
 use pgrx::pg_sys::{self, PgOid};
@@ -45,7 +45,9 @@ fn rules(client: &SpiClient<'_>) -> SpiResult<Rc<Vec<Rule>>> {
     Ok(parsed)
 }
 
-/// Recent events sharing `column` with the event, within `window_s` before it, of `types`.
+/// Recent events sharing `column` with the event, within `window_s` before it, of `types`; for
+/// a rule that counts users, one event per user is enough.
+#[allow(clippy::too_many_arguments)]
 fn history(
     client: &SpiClient<'_>,
     column: &str,
@@ -54,9 +56,16 @@ fn history(
     at_us: i64,
     window_s: i64,
     types: Option<Vec<String>>,
+    one_per_user: bool,
 ) -> SpiResult<Vec<Seen>> {
+    let distinct = if one_per_user {
+        "DISTINCT ON (user_id)"
+    } else {
+        ""
+    };
     let sql = format!(
-        "SELECT \"timestamp\", event_type, user_id, host(ip_address), correlation_id, event_id FROM audit.audit_events
+        "SELECT {distinct} \"timestamp\", event_type, user_id, host(ip_address), correlation_id, event_id
+           FROM audit.audit_events
           WHERE {column} = $1 AND \"timestamp\" > $2 AND \"timestamp\" <= $3
             AND ($4::text[] IS NULL OR event_type = ANY ($4))"
     );
@@ -94,18 +103,45 @@ fn history(
         .collect()
 }
 
-/// The widest window and the types (None: all) of the rules that look at a kind of group.
-fn reach<'a>(rules: impl Iterator<Item = &'a &'a Rule>) -> Option<(i64, Option<Vec<String>>)> {
-    let mut out: Option<(i64, Option<Vec<String>>)> = None;
-    for r in rules {
-        let (w, t) = out.get_or_insert((0, Some(Vec::new())));
-        *w = (*w).max(r.window_seconds);
-        match (&r.event_types, t.as_mut()) {
-            (Some(add), Some(all)) => all.extend(add.iter().cloned()),
-            _ => *t = None,
+/// The stored events rule `r` looks at for `current`: each rule its own window and types, so a
+/// short window reads little, and a count of users reads one row per user.
+fn stored_for(client: &SpiClient<'_>, r: &Rule, current: &Seen) -> SpiResult<Vec<Seen>> {
+    let (text, int8) = (
+        PgOid::BuiltIn(pg_sys::BuiltinOid::TEXTOID),
+        PgOid::BuiltIn(pg_sys::BuiltinOid::INT8OID),
+    );
+    let one_per_user = r.measure == Measure::DistinctUsers;
+    let fetch = |column: &str, value: pgrx::datum::DatumWithOid<'_>, value_type| {
+        history(
+            client,
+            column,
+            value,
+            value_type,
+            current.timestamp_us,
+            r.window_seconds,
+            r.event_types.clone(),
+            one_per_user,
+        )
+    };
+    let mut out = Vec::new();
+    if matches!(r.group_by, GroupBy::User | GroupBy::UserOrIp) {
+        if let Some(user) = current.user_id {
+            out.extend(fetch("user_id", user.into(), int8)?);
         }
     }
-    out
+    if matches!(r.group_by, GroupBy::IpAddress | GroupBy::UserOrIp) {
+        if let Some(ip) = &current.ip_address {
+            out.extend(fetch("host(ip_address)", ip.as_str().into(), text)?);
+        }
+    }
+    if r.group_by == GroupBy::Correlation {
+        out.extend(fetch(
+            "correlation_id",
+            current.correlation_id.as_str().into(),
+            text,
+        )?);
+    }
+    Ok(out)
 }
 
 /// Applies the rules the event completes (see `auditlog_core::detect::escalate`), counting the
@@ -128,57 +164,18 @@ pub fn apply(client: &SpiClient<'_>, b: &mut Built, batch: &mut Vec<Seen>) -> Sp
         .iter()
         .filter(|r| r.applies(&e.event_type, business_hours))
         .collect();
-    if !applicable.is_empty() {
-        let wants = |g: &[GroupBy]| reach(applicable.iter().filter(|r| g.contains(&r.group_by)));
-        let mut seen = batch.clone();
-        let text = PgOid::BuiltIn(pg_sys::BuiltinOid::TEXTOID);
-        if let Some((w, t)) = wants(&[GroupBy::Correlation]) {
-            seen.extend(history(
-                client,
-                "correlation_id",
-                e.correlation_id.as_str().into(),
-                text,
-                e.timestamp_us,
-                w,
-                t,
-            )?);
-        }
-        if let (Some((w, t)), Some(user)) = (wants(&[GroupBy::User, GroupBy::UserOrIp]), e.user_id)
-        {
-            let int8 = PgOid::BuiltIn(pg_sys::BuiltinOid::INT8OID);
-            seen.extend(history(
-                client,
-                "user_id",
-                user.into(),
-                int8,
-                e.timestamp_us,
-                w,
-                t,
-            )?);
-        }
-        if let (Some((w, t)), Some(ip)) = (
-            wants(&[GroupBy::IpAddress, GroupBy::UserOrIp]),
-            &e.ip_address,
-        ) {
-            seen.extend(history(
-                client,
-                "host(ip_address)",
-                ip.as_str().into(),
-                text,
-                e.timestamp_us,
-                w,
-                t,
-            )?);
-        }
-        // An event fetched twice (by user and by address) counts once.
+    let mut fired = Vec::new();
+    for r in applicable {
+        let mut seen = stored_for(client, r, &current)?;
+        // Fetched by user and by address, an event counts once.
         seen.sort_by_key(|s| s.event_id);
         seen.dedup_by_key(|s| s.event_id);
-        let fired: Vec<&Rule> = applicable
-            .into_iter()
-            .filter(|r| r.fires(&current, &seen))
-            .collect();
-        escalate(b, &fired);
+        seen.extend(batch.iter().cloned());
+        if r.fires(&current, &seen) {
+            fired.push(r);
+        }
     }
+    escalate(b, &fired);
     batch.push(current);
     Ok(())
 }
