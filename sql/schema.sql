@@ -77,6 +77,7 @@ CREATE TABLE audit.detection_rules (
     event_types      text[],                    -- NULL: every type
     group_by         text NOT NULL CHECK (group_by IN ('user', 'ip_address', 'user_or_ip', 'correlation')),
     measure          text NOT NULL DEFAULT 'events' CHECK (measure IN ('events', 'distinct_users')),
+    CHECK (measure = 'events' OR group_by = 'correlation'),
     threshold        integer NOT NULL CHECK (threshold > 0),
     window_seconds   integer NOT NULL CHECK (window_seconds > 0),
     after_hours_only boolean NOT NULL DEFAULT false,
@@ -141,6 +142,7 @@ BEGIN
     EXECUTE format('CREATE INDEX %I ON %s (correlation_id, "timestamp")', t || '_correlation_idx', p);
     EXECUTE format('CREATE INDEX %I ON %s (user_id, "timestamp") WHERE user_id IS NOT NULL', t || '_user_idx', p);
     EXECUTE format('CREATE INDEX %I ON %s (event_type, "timestamp")', t || '_type_idx', p);
+    EXECUTE format('CREATE INDEX %I ON %s (ip_address, "timestamp") WHERE ip_address IS NOT NULL', t || '_ip_idx', p);
     EXECUTE format('CREATE INDEX %I ON %s ("timestamp") WHERE ((classification ->> ''risk_score'')::int > 75)',
                    t || '_high_risk_idx', p);
 END
@@ -212,7 +214,9 @@ CREATE TABLE audit.correlation_metadata (
     event_count           bigint NOT NULL DEFAULT 0,
     risk_score            integer NOT NULL DEFAULT 0,
     status                text NOT NULL DEFAULT 'active',
-    metadata              jsonb NOT NULL DEFAULT '{}'
+    metadata              jsonb NOT NULL DEFAULT '{}',
+    -- the users the correlation has had (the first 100), for detection rules that count them
+    user_ids              bigint[] NOT NULL DEFAULT '{}'
 );
 CREATE INDEX correlation_metadata_parent_idx ON audit.correlation_metadata (parent_correlation_id);
 CREATE INDEX correlation_metadata_created_at_idx ON audit.correlation_metadata (created_at);

@@ -45,8 +45,9 @@ fn rules(client: &SpiClient<'_>) -> SpiResult<Rc<Vec<Rule>>> {
     Ok(parsed)
 }
 
-/// Recent events sharing `column` with the event, within `window_s` before it, of `types`; for
-/// a rule that counts users, one event per user is enough.
+/// The newest events (at most `limit`) sharing `column` with the event within `window_s` before
+/// it, of `types`: enough to tell whether a threshold of `limit` is reached, read through the
+/// partition's (column, timestamp) index.
 #[allow(clippy::too_many_arguments)]
 fn history(
     client: &SpiClient<'_>,
@@ -56,36 +57,32 @@ fn history(
     at_us: i64,
     window_s: i64,
     types: Option<Vec<String>>,
-    one_per_user: bool,
+    limit: i64,
 ) -> SpiResult<Vec<Seen>> {
-    let distinct = if one_per_user {
-        "DISTINCT ON (user_id)"
+    let cast = if column == "ip_address" { "::inet" } else { "" };
+    let of_types = if types.is_some() {
+        "AND event_type = ANY ($4)"
     } else {
         ""
     };
     let sql = format!(
-        "SELECT {distinct} \"timestamp\", event_type, user_id, host(ip_address), correlation_id, event_id
+        "SELECT \"timestamp\", event_type, user_id, host(ip_address), correlation_id, event_id
            FROM audit.audit_events
-          WHERE {column} = $1 AND \"timestamp\" > $2 AND \"timestamp\" <= $3
-            AND ($4::text[] IS NULL OR event_type = ANY ($4))"
+          WHERE {column} = $1{cast} AND \"timestamp\" > $2 AND \"timestamp\" <= $3 {of_types}
+          ORDER BY \"timestamp\" DESC LIMIT {limit}"
     );
     let ts = PgOid::BuiltIn(pg_sys::BuiltinOid::TIMESTAMPTZOID);
-    let plan = prepared(
-        client,
-        &sql,
-        &[
-            value_type,
-            ts,
-            ts,
-            PgOid::BuiltIn(pg_sys::BuiltinOid::TEXTARRAYOID),
-        ],
-    )?;
-    let args = [
+    let mut arg_types = vec![value_type, ts, ts];
+    let mut args = vec![
         value,
         unix_us_to_pg(at_us - window_s * 1_000_000).into(),
         unix_us_to_pg(at_us).into(),
-        types.into(),
     ];
+    if let Some(t) = types {
+        arg_types.push(PgOid::BuiltIn(pg_sys::BuiltinOid::TEXTARRAYOID));
+        args.push(t.into());
+    }
+    let plan = prepared(client, &sql, &arg_types)?;
     client
         .select(&*plan, None, &args)?
         .map(|r| {
@@ -103,14 +100,40 @@ fn history(
         .collect()
 }
 
-/// The stored events rule `r` looks at for `current`: each rule its own window and types, so a
-/// short window reads little, and a count of users reads one row per user.
+/// The users a correlation has had (audit.correlation_metadata keeps them), as one stand-in
+/// event each at the current event's time.
+fn correlation_users(client: &SpiClient<'_>, current: &Seen) -> SpiResult<Vec<Seen>> {
+    let plan = prepared(
+        client,
+        "SELECT user_ids FROM audit.correlation_metadata WHERE correlation_id = $1",
+        &[PgOid::BuiltIn(pg_sys::BuiltinOid::TEXTOID)],
+    )?;
+    let rows = client.select(&*plan, Some(1), &[current.correlation_id.as_str().into()])?;
+    let users: Vec<i64> = if rows.is_empty() {
+        Vec::new()
+    } else {
+        rows.first().get::<Vec<i64>>(1)?.unwrap_or_default()
+    };
+    Ok(users
+        .into_iter()
+        .map(|u| Seen {
+            event_id: uuid::Uuid::from_u128(u as u128),
+            user_id: Some(u),
+            ..current.clone()
+        })
+        .collect())
+}
+
+/// The stored events rule `r` looks at for `current`: each rule its own window, types and
+/// threshold, so it reads little; users of a correlation come from its roll-up.
 fn stored_for(client: &SpiClient<'_>, r: &Rule, current: &Seen) -> SpiResult<Vec<Seen>> {
+    if r.measure == Measure::DistinctUsers {
+        return correlation_users(client, current);
+    }
     let (text, int8) = (
         PgOid::BuiltIn(pg_sys::BuiltinOid::TEXTOID),
         PgOid::BuiltIn(pg_sys::BuiltinOid::INT8OID),
     );
-    let one_per_user = r.measure == Measure::DistinctUsers;
     let fetch = |column: &str, value: pgrx::datum::DatumWithOid<'_>, value_type| {
         history(
             client,
@@ -120,7 +143,7 @@ fn stored_for(client: &SpiClient<'_>, r: &Rule, current: &Seen) -> SpiResult<Vec
             current.timestamp_us,
             r.window_seconds,
             r.event_types.clone(),
-            one_per_user,
+            r.threshold,
         )
     };
     let mut out = Vec::new();
@@ -131,7 +154,7 @@ fn stored_for(client: &SpiClient<'_>, r: &Rule, current: &Seen) -> SpiResult<Vec
     }
     if matches!(r.group_by, GroupBy::IpAddress | GroupBy::UserOrIp) {
         if let Some(ip) = &current.ip_address {
-            out.extend(fetch("host(ip_address)", ip.as_str().into(), text)?);
+            out.extend(fetch("ip_address", ip.as_str().into(), text)?);
         }
     }
     if r.group_by == GroupBy::Correlation {
