@@ -615,6 +615,8 @@ ALTER FUNCTION redact_user_audit_events(bigint, text) OWNER TO auditlog_owner;
 ALTER FUNCTION purge_expired_audit_events() OWNER TO auditlog_owner;
 ALTER FUNCTION acknowledge_audit_alert(text, bigint, text) OWNER TO auditlog_owner;
 ALTER FUNCTION resolve_audit_alert(text, bigint, text) OWNER TO auditlog_owner;
+ALTER FUNCTION audit_log(text, jsonb, jsonb) SET plan_cache_mode = force_generic_plan;
+ALTER FUNCTION audit_log_batch(text) SET plan_cache_mode = force_generic_plan;
 ALTER FUNCTION generate_compliance_report(text, date, date, text) OWNER TO auditlog_owner;
 ALTER VIEW audit.recent_high_risk_events OWNER TO auditlog_owner;
 ALTER VIEW audit.open_alerts OWNER TO auditlog_owner;

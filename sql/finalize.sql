@@ -118,6 +118,10 @@ ALTER TABLE audit.event_positions OWNER TO auditlog_owner;
 ALTER TABLE audit.verification_runs OWNER TO auditlog_owner;
 ALTER TABLE audit.checkpoints OWNER TO auditlog_owner;
 ALTER FUNCTION audit_log(text, jsonb, jsonb) OWNER TO auditlog_owner;
+-- Their kept statements run against the partitioned audit_events: generic plans (partitions
+-- pruned at run time) spare planning every call, which custom plans would repeat.
+ALTER FUNCTION audit_log(text, jsonb, jsonb) SET plan_cache_mode = force_generic_plan;
+ALTER FUNCTION audit_log_batch(text) SET plan_cache_mode = force_generic_plan;
 ALTER FUNCTION audit_log_batch(text) OWNER TO auditlog_owner;
 ALTER FUNCTION seal_audit_events() OWNER TO auditlog_owner;
 ALTER FUNCTION verify_audit_chain(bigint, bigint) OWNER TO auditlog_owner;
