@@ -249,6 +249,7 @@ BEGIN
     EXECUTE format('CREATE INDEX %I ON %s (correlation_id, "timestamp")', t || '_correlation_idx', p);
     EXECUTE format('CREATE INDEX %I ON %s (user_id, "timestamp") WHERE user_id IS NOT NULL', t || '_user_idx', p);
     EXECUTE format('CREATE INDEX %I ON %s (event_type, "timestamp")', t || '_type_idx', p);
+    EXECUTE format('CREATE INDEX %I ON %s (ip_address, "timestamp") WHERE ip_address IS NOT NULL', t || '_ip_idx', p);
     EXECUTE format('CREATE INDEX %I ON %s ("timestamp") WHERE ((classification ->> ''risk_score'')::int > 75)',
                    t || '_high_risk_idx', p);
 END
@@ -270,6 +271,7 @@ $$;
 -- Uniqueness moves to the registry below; lookups by id take the time too, as on every partition.
 ALTER TABLE audit.audit_events_p0_1_0 DROP CONSTRAINT audit_events_p0_1_0_pkey;
 CREATE INDEX audit_events_p0_1_0_time_idx ON audit.audit_events_p0_1_0 ("timestamp", event_id);
+CREATE INDEX audit_events_p0_1_0_ip_idx ON audit.audit_events_p0_1_0 (ip_address, "timestamp") WHERE ip_address IS NOT NULL;
 
 CREATE TABLE audit.event_ids (
     event_id    uuid PRIMARY KEY,
@@ -403,6 +405,15 @@ LANGUAGE sql STABLE SET search_path = audit, pg_catalog, pg_temp AS $$
         'high_risk_events', (SELECT count(*) FROM ev WHERE risk_score > 75),
         'date_range', json_build_object('start_date', p_start_date, 'end_date', p_end_date))
 $$;
+
+-- Correlations keep their users, for detection rules that count them.
+ALTER TABLE audit.correlation_metadata ADD COLUMN user_ids bigint[] NOT NULL DEFAULT '{}';
+ALTER TABLE audit.correlation_metadata DISABLE TRIGGER correlation_metadata_append_only;
+UPDATE audit.correlation_metadata m
+   SET user_ids = coalesce((SELECT (array_agg(DISTINCT e.user_id ORDER BY e.user_id))[1:100]
+                              FROM audit.audit_events_p0_1_0 e
+                             WHERE e.correlation_id = m.correlation_id AND e.user_id IS NOT NULL), '{}');
+ALTER TABLE audit.correlation_metadata ENABLE ALWAYS TRIGGER correlation_metadata_append_only;
 
 -- Alerts fold repeats of their cause and record their acknowledgement.
 ALTER TABLE audit.audit_alerts ADD COLUMN occurrences integer NOT NULL DEFAULT 1,
@@ -543,6 +554,7 @@ CREATE TABLE audit.detection_rules (
     event_types      text[],                    -- NULL: every type
     group_by         text NOT NULL CHECK (group_by IN ('user', 'ip_address', 'user_or_ip', 'correlation')),
     measure          text NOT NULL DEFAULT 'events' CHECK (measure IN ('events', 'distinct_users')),
+    CHECK (measure = 'events' OR group_by = 'correlation'),
     threshold        integer NOT NULL CHECK (threshold > 0),
     window_seconds   integer NOT NULL CHECK (window_seconds > 0),
     after_hours_only boolean NOT NULL DEFAULT false,
