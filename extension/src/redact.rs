@@ -89,10 +89,10 @@ fn redact(
             });
         }
     }
-    // Alerts repeat the actor of their event.
+    // Alerts repeat the actor of their event (detection rules name the address too).
     with_internal(|| {
         client.update(
-            "UPDATE audit.audit_alerts SET alert_data = alert_data - 'user_id'
+            "UPDATE audit.audit_alerts SET alert_data = alert_data - 'user_id' - 'ip_address'
               WHERE alert_data ->> 'event_id' = ANY (SELECT unnest($1::uuid[])::text)",
             None,
             &[ids.clone().into()],
