@@ -6,7 +6,7 @@ set -euo pipefail
 PGRX_VERSION=0.18.0
 PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 DEB_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-15-cron postgresql-15-pgaudit
-              libclang-dev clang sudo pkg-config curl)
+              libclang-dev clang sudo pkg-config curl chromium)
 
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do

@@ -8,6 +8,7 @@ pub mod client;
 pub mod deliver;
 pub mod metrics;
 pub mod ndjson;
+pub mod report;
 pub mod send;
 pub mod serve;
 pub mod spool;

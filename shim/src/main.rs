@@ -6,7 +6,7 @@
 //! checkpoints the database cannot rewrite.
 
 use anyhow::{Context, Result};
-use auditlog_shim::{anchor, send, serve};
+use auditlog_shim::{anchor, report, send, serve};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -48,6 +48,17 @@ enum Command {
         /// Longest line (one event) accepted, in bytes.
         #[arg(long, env = "AUDITLOG_MAX_LINE_BYTES", default_value_t = 1 << 20)]
         max_line_bytes: usize,
+    },
+    /// Writes a self-contained HTML report for a compliance officer: events over time by
+    /// severity, risk distribution, top users by risk, open alerts, integrity status. Needs a
+    /// role with audit_reader.
+    Report {
+        /// The HTML file to write.
+        #[arg(long)]
+        html: PathBuf,
+        /// Days covered, ending today.
+        #[arg(long, default_value_t = 30)]
+        days: i32,
     },
     /// Makes an Ed25519 key pair for signing checkpoints: PREFIX.key (private, mode 0600; keep it
     /// where the database and its administrators cannot reach) and PREFIX.pub.
@@ -107,6 +118,12 @@ async fn main() -> Result<()> {
             if s.rejected > 0 {
                 std::process::exit(1);
             }
+            Ok(())
+        }
+        Command::Report { html, days } => {
+            let page = report::html(&connect(url).await?, days.max(1)).await?;
+            std::fs::write(&html, page).with_context(|| format!("writing {}", html.display()))?;
+            println!("report written to {}", html.display());
             Ok(())
         }
         Command::Keygen { out } => anchor::keygen(&out),
