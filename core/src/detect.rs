@@ -64,9 +64,10 @@ impl Rule {
         self.counts(event_type) && !(self.after_hours_only && business_hours)
     }
 
-    /// Whether `current` (the event being logged) together with the earlier `seen` ones
-    /// reaches the threshold. `seen` may hold anything; the rule picks what it counts.
-    pub fn fires(&self, current: &Seen, seen: &[Seen]) -> bool {
+    /// Whether `current` (the event being logged) together with earlier events (`stored`, and
+    /// `earlier` in the same batch) reaches the threshold. They may hold anything; the rule picks
+    /// what it counts.
+    pub fn fires(&self, current: &Seen, stored: &[Seen], earlier: &[Seen]) -> bool {
         let from = current.timestamp_us - self.window_seconds * 1_000_000;
         let in_window = |s: &&Seen| {
             s.timestamp_us > from
@@ -74,7 +75,12 @@ impl Rule {
                 && self.counts(&s.event_type)
         };
         let group = |same: &dyn Fn(&Seen) -> bool| -> Vec<&Seen> {
-            seen.iter().filter(in_window).filter(|s| same(s)).collect()
+            stored
+                .iter()
+                .chain(earlier)
+                .filter(in_window)
+                .filter(|s| same(s))
+                .collect()
         };
         let reaches = |group: Vec<&Seen>| match self.measure {
             Measure::Events => group.len() as i64 + 1 >= self.threshold,
@@ -214,8 +220,8 @@ mod tests {
             .map(|i| seen(900 + i, "auth.login.failure", Some(1), None, "X"))
             .collect();
         let three: Vec<Seen> = four[..3].to_vec();
-        assert!(r.fires(&now, &four), "4 earlier + this one = 5");
-        assert!(!r.fires(&now, &three), "4 in all: not yet");
+        assert!(r.fires(&now, &four, &[]), "4 earlier + this one = 5");
+        assert!(!r.fires(&now, &three, &[]), "4 in all: not yet");
         // By address, other users.
         let by_ip: Vec<Seen> = (0..4)
             .map(|i| {
@@ -228,33 +234,42 @@ mod tests {
                 )
             })
             .collect();
-        assert!(r.fires(&now, &by_ip));
+        assert!(r.fires(&now, &by_ip, &[]));
         // Outside the window, or another type: not counted.
         let old: Vec<Seen> = (0..4)
             .map(|i| seen(600 + i, "auth.login.failure", Some(1), None, "X"))
             .collect();
-        assert!(!r.fires(&now, &old));
+        assert!(!r.fires(&now, &old, &[]));
         let other: Vec<Seen> = (0..4)
             .map(|i| seen(900 + i, "auth.login.success", Some(1), None, "X"))
             .collect();
-        assert!(!r.fires(&now, &other));
+        assert!(!r.fires(&now, &other, &[]));
     }
 
     #[test]
     fn distinct_users_and_correlation_rates() {
         let multi = rule(None, GroupBy::Correlation, Measure::DistinctUsers, 2, 3600);
         let now = seen(1000, "data.client.read", Some(2), None, "C");
-        assert!(multi.fires(&now, &[seen(999, "auth.login.success", Some(1), None, "C")]));
-        assert!(!multi.fires(&now, &[seen(999, "auth.login.success", Some(2), None, "C")]));
+        let other_user = [seen(999, "auth.login.success", Some(1), None, "C")];
+        assert!(multi.fires(&now, &other_user, &[]));
+        // The same, earlier in the batch rather than stored.
+        assert!(multi.fires(&now, &[], &other_user));
         assert!(!multi.fires(
             &now,
-            &[seen(999, "auth.login.success", Some(1), None, "OTHER")]
+            &[seen(999, "auth.login.success", Some(2), None, "C")],
+            &[]
+        ));
+        assert!(!multi.fires(
+            &now,
+            &[seen(999, "auth.login.success", Some(1), None, "OTHER")],
+            &[]
         ));
         // More than 10 per second: 11 in the second.
         let rapid = rule(None, GroupBy::Correlation, Measure::Events, 11, 1);
         let ten: Vec<Seen> = (0..10).map(|_| seen(1000, "x", None, None, "C")).collect();
-        assert!(rapid.fires(&now, &ten));
-        assert!(!rapid.fires(&now, &ten[..9]));
+        assert!(rapid.fires(&now, &ten, &[]));
+        assert!(rapid.fires(&now, &ten[..5], &ten[5..]));
+        assert!(!rapid.fires(&now, &ten[..9], &[]));
     }
 
     #[test]

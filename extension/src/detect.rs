@@ -193,8 +193,7 @@ pub fn apply(client: &SpiClient<'_>, b: &mut Built, batch: &mut Vec<Seen>) -> Sp
         // Fetched by user and by address, an event counts once.
         seen.sort_by_key(|s| s.event_id);
         seen.dedup_by_key(|s| s.event_id);
-        seen.extend(batch.iter().cloned());
-        if r.fires(&current, &seen) {
+        if r.fires(&current, &seen, batch) {
             fired.push(r);
         }
     }
