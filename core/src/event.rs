@@ -24,12 +24,13 @@ pub struct NewEvent {
 }
 
 /// The checks every way in makes before an event is built: a non-empty event type (trimmed),
-/// event data that is a JSON object (absent is `{}`) of at most `max_data_bytes` as compact JSON.
+/// event data that is a JSON object (absent is `{}`) of at most `max_data_bytes` as compact JSON
+/// (None: no limit, and no counting).
 /// The error says what is wrong, for the caller to show as it is.
 pub fn check_input(
     event_type: Option<&str>,
     event_data: Option<Value>,
-    max_data_bytes: usize,
+    max_data_bytes: Option<usize>,
 ) -> Result<(String, Value), String> {
     let event_type = match event_type.map(str::trim) {
         Some(t) if !t.is_empty() => t.to_string(),
@@ -45,11 +46,13 @@ pub fn check_input(
             ))
         }
     };
-    let size = compact_len(&event_data);
-    if size > max_data_bytes {
-        return Err(format!(
-            "event_data is {size} bytes, over the limit of {max_data_bytes} bytes (auditlog.max_event_data_bytes)"
-        ));
+    if let Some(limit) = max_data_bytes {
+        let size = compact_len(&event_data);
+        if size > limit {
+            return Err(format!(
+                "event_data is {size} bytes, over the limit of {limit} bytes (auditlog.max_event_data_bytes)"
+            ));
+        }
     }
     Ok((event_type, event_data))
 }

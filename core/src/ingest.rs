@@ -100,7 +100,7 @@ pub fn parse_line(line: &str) -> Result<Option<Line>, Refusal> {
         }
     };
     let (event_type, event_data) =
-        check_input(event_type.as_deref(), obj.remove("event_data"), usize::MAX).map_err(refuse)?;
+        check_input(event_type.as_deref(), obj.remove("event_data"), None).map_err(refuse)?;
     let user_context = obj.remove("user_context").unwrap_or(Value::Null);
     // JSON allows \u0000; PostgreSQL's text and jsonb do not. Refused here, by name, rather than
     // failing the whole batch in the database.

@@ -67,11 +67,14 @@ pub fn prepare(
     earlier: &mut Vec<Seen>,
 ) -> SpiResult<Result<Built, String>> {
     let limit = gucs::MAX_EVENT_DATA_BYTES.get();
-    let (event_type, event_data) =
-        match event::check_input(incoming.event_type, incoming.event_data, limit as usize) {
-            Ok(checked) => checked,
-            Err(refusal) => return Ok(Err(refusal)),
-        };
+    let (event_type, event_data) = match event::check_input(
+        incoming.event_type,
+        incoming.event_data,
+        Some(limit as usize),
+    ) {
+        Ok(checked) => checked,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
     let user_context = incoming.user_context.unwrap_or(Value::Null);
     let (mut ctx, mut errors) = context::parse(&user_context);
     let user_context = if user_context.is_null() {

@@ -46,6 +46,8 @@ pub struct Spool {
     durable: watch::Receiver<Pos>,
     /// Frames written and not yet acknowledged by the database.
     pending: Arc<AtomicU64>,
+    /// The oldest segment still on disk (segments are numbered consecutively).
+    oldest: AtomicU64,
 }
 
 fn segment_path(dir: &Path, n: u64) -> PathBuf {
@@ -200,6 +202,7 @@ impl Spool {
             appends,
             durable,
             pending: Arc::new(AtomicU64::new(pending)),
+            oldest: AtomicU64::new(segs[0]),
         };
         Ok((spool, start))
     }
@@ -242,12 +245,16 @@ impl Spool {
         let tmp = self.dir.join("cursor.tmp");
         std::fs::write(&tmp, format!("{} {}\n", upto.segment, upto.offset))?;
         std::fs::rename(&tmp, self.dir.join("cursor"))?;
-        for n in segments(&self.dir)?
-            .into_iter()
-            .filter(|&n| n < upto.segment)
-        {
-            std::fs::remove_file(segment_path(&self.dir, n))?;
+        // Only when the cursor has left a segment is there anything to delete.
+        let oldest = self.oldest.load(Ordering::SeqCst);
+        for n in oldest..upto.segment {
+            match std::fs::remove_file(segment_path(&self.dir, n)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                _ => {}
+            }
         }
+        self.oldest
+            .store(oldest.max(upto.segment), Ordering::SeqCst);
         self.pending.fetch_sub(frames, Ordering::SeqCst);
         Ok(())
     }
@@ -454,6 +461,10 @@ mod tests {
         assert_eq!(batch[14].payload, b"event 14");
         spool.acknowledge(batch[14].next, 15).unwrap();
         assert_eq!(spool.pending(), 5);
+        assert!(
+            !segments(&dir).unwrap().contains(&1),
+            "a segment wholly acknowledged is deleted"
+        );
         drop((r, spool));
         // Reopened: only the unacknowledged frames are delivered again.
         let (spool, start) = Spool::open(&dir, 64).unwrap();

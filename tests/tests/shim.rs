@@ -5,15 +5,6 @@ mod common;
 use common::*;
 use std::collections::HashSet;
 
-async fn event_ids(db: &tokio_postgres::Client) -> Vec<uuid::Uuid> {
-    db.query("SELECT event_id FROM audit.audit_events", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect()
-}
-
 #[tokio::test]
 async fn bad_input_gets_its_answer_and_loses_nothing_else() {
     let db = fresh_db("shim_bad").await;

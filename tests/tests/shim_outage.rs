@@ -10,12 +10,11 @@ async fn postgres_stopped_for_10_s_during_a_load_loses_nothing_acknowledged() {
     let cluster = Cluster::start("test-outage", 55434);
     let dir = cluster.0.clone();
     let dsn = cluster.dsn("postgres");
-    let (db, conn) = tokio_postgres::connect(&dsn, tokio_postgres::NoTls)
+    connect_dsn(&dsn)
+        .await
+        .batch_execute("CREATE EXTENSION auditlog")
         .await
         .unwrap();
-    tokio::spawn(conn);
-    db.batch_execute("CREATE EXTENSION auditlog").await.unwrap();
-    drop(db);
 
     let shim = Shim::start(
         "outage",
@@ -53,17 +52,8 @@ async fn postgres_stopped_for_10_s_during_a_load_loses_nothing_acknowledged() {
     }
     assert!(resumed, "the database was stopped and started again");
     shim.drained(120).await;
-    let (db, conn) = tokio_postgres::connect(&dsn, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let stored: HashSet<uuid::Uuid> = db
-        .query("SELECT event_id FROM audit.audit_events", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let db = connect_dsn(&dsn).await;
+    let stored: HashSet<uuid::Uuid> = event_ids(&db).await.into_iter().collect();
     assert_eq!(stored.len(), acked.len());
     assert!(
         acked.iter().all(|id| stored.contains(id)),

@@ -81,16 +81,7 @@ async fn a_0_1_0_database_updates_with_its_events_and_chain_intact() {
     )
     .await
     .unwrap();
-    let before: Vec<uuid::Uuid> = db
-        .query(
-            "SELECT event_id FROM audit.audit_events ORDER BY event_id",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let before = event_ids(&db).await;
     assert_eq!(verify_kinds(&db).await, ["ok"]);
 
     // The update runs in a new session, which has not loaded the 0.1.0 build.
@@ -108,16 +99,7 @@ async fn a_0_1_0_database_updates_with_its_events_and_chain_intact() {
         .unwrap()
         .get(0);
     assert_eq!(version, env!("CARGO_PKG_VERSION"));
-    let after: Vec<uuid::Uuid> = db
-        .query(
-            "SELECT event_id FROM audit.audit_events ORDER BY event_id",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let after = event_ids(&db).await;
     assert_eq!(after, before, "every event is still there");
     // The one logged after the last 0.1.0 seal is sealed by 0.2.0; new events join the chain.
     db.batch_execute(

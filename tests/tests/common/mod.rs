@@ -68,6 +68,20 @@ pub async fn fresh_db(name: &str) -> Client {
     client
 }
 
+/// Every stored event's id, in id order.
+pub async fn event_ids(client: &Client) -> Vec<uuid::Uuid> {
+    client
+        .query(
+            "SELECT event_id FROM audit.audit_events ORDER BY event_id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
 /// The kinds verify_audit_chain() reports: `["ok"]` when all is well.
 pub async fn verify_kinds(client: &Client) -> Vec<String> {
     let rows = client
