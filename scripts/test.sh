@@ -35,6 +35,23 @@ if ! scripts/regress.sh "$dir" "$port" "$dir/regress" 2>&1 | tee -a "$log"; then
   exit 1
 fi
 
+# The detection rules again without their shared-memory windows (auditlog not preloaded), and
+# with too few for the groups in play (windows evicted all the time): the same answers.
+windows_dir=$PWD/tmp/test-windows windows_port=$((port + 3))
+trap 'scripts/pgcluster.sh stop "$dir"; scripts/pgcluster.sh stop "$windows_dir"; rm -f "$log"' EXIT
+for conf in "" "auditlog.detection_slots = 16"; do
+  echo "== tier 2: pg_regress detection, ${conf:-auditlog not preloaded}"
+  scripts/pgcluster.sh start "$windows_dir" "$windows_port" \
+    ${conf:+"shared_preload_libraries = 'auditlog'" "auditlog.seal_interval = 0" "$conf"} >/dev/null
+  if ! scripts/regress.sh "$windows_dir" "$windows_port" "$windows_dir/regress" \
+      tests/regress/detection_schedule 2>&1 | tee -a "$log"; then
+    cat "$windows_dir/regress/regression.diffs" || true
+    summary
+    exit 1
+  fi
+  scripts/pgcluster.sh stop "$windows_dir"
+done
+
 echo "== tier 3: integration tests against PostgreSQL"
 AUDITLOG_TEST_HOST=$dir AUDITLOG_TEST_PORT=$port AUDITLOG_SHIM=$PWD/target/release/auditlog-shim \
   cargo test -p auditlog-tests 2>&1 | tee -a "$log"

@@ -406,18 +406,11 @@ LANGUAGE sql STABLE SET search_path = audit, pg_catalog, pg_temp AS $$
         'date_range', json_build_object('start_date', p_start_date, 'end_date', p_end_date))
 $$;
 
--- Correlations keep their users, for detection rules that count them.
-ALTER TABLE audit.correlation_metadata ADD COLUMN user_ids bigint[] NOT NULL DEFAULT '{}';
-ALTER TABLE audit.correlation_metadata DISABLE TRIGGER correlation_metadata_append_only;
-UPDATE audit.correlation_metadata m
-   SET user_ids = coalesce((SELECT (array_agg(DISTINCT e.user_id ORDER BY e.user_id))[1:100]
-                              FROM audit.audit_events_p0_1_0 e
-                             WHERE e.correlation_id = m.correlation_id AND e.user_id IS NOT NULL), '{}');
-ALTER TABLE audit.correlation_metadata ENABLE ALWAYS TRIGGER correlation_metadata_append_only;
-
 -- Alerts fold repeats of their cause and record their acknowledgement.
 ALTER TABLE audit.audit_alerts ADD COLUMN occurrences integer NOT NULL DEFAULT 1,
     ADD COLUMN last_triggered_at timestamptz, ADD COLUMN acknowledgement_notes text;
+CREATE INDEX audit_alerts_open_cause_idx ON audit.audit_alerts (correlation_id, alert_type, title)
+    WHERE status = 'open';
 
 -- Compliance reports and DBA views, as sql/reports.sql defines them.
 -- What a report covers: the events whose time falls on p_start .. p_end (the session's days).

@@ -214,9 +214,7 @@ CREATE TABLE audit.correlation_metadata (
     event_count           bigint NOT NULL DEFAULT 0,
     risk_score            integer NOT NULL DEFAULT 0,
     status                text NOT NULL DEFAULT 'active',
-    metadata              jsonb NOT NULL DEFAULT '{}',
-    -- the users the correlation has had (the first 100), for detection rules that count them
-    user_ids              bigint[] NOT NULL DEFAULT '{}'
+    metadata              jsonb NOT NULL DEFAULT '{}'
 );
 CREATE INDEX correlation_metadata_parent_idx ON audit.correlation_metadata (parent_correlation_id);
 CREATE INDEX correlation_metadata_created_at_idx ON audit.correlation_metadata (created_at);
@@ -325,3 +323,7 @@ CREATE INDEX audit_alerts_correlation_id_idx ON audit.audit_alerts (correlation_
 CREATE INDEX audit_alerts_status_idx ON audit.audit_alerts (status);
 CREATE INDEX audit_alerts_severity_idx ON audit.audit_alerts (severity);
 CREATE INDEX audit_alerts_triggered_at_idx ON audit.audit_alerts (triggered_at);
+-- Where a repeat of an alert's cause finds the open alert it folds into: one entry per open
+-- alert, so the lookup costs the same however many alerts there are.
+CREATE INDEX audit_alerts_open_cause_idx ON audit.audit_alerts (correlation_id, alert_type, title)
+    WHERE status = 'open';

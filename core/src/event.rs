@@ -4,6 +4,7 @@
 use crate::classify::{classify, Classification};
 use crate::context::{ContextError, UserContext};
 use crate::correlation;
+use crate::detect::{self, Firing};
 use crate::enrich::{enrich, Settings};
 use crate::hash::{StoredEvent, HASH_VERSION};
 use crate::taxonomy::{classify_unknown, EventClass};
@@ -119,6 +120,14 @@ pub struct Alert {
     pub alert_data: Value,
 }
 
+/// An event classified and enriched, before the detection rules and the hash: what the rules
+/// decide on.
+pub struct Draft {
+    /// Its `classification` column is set by [`Draft::seal`].
+    pub event: StoredEvent,
+    pub classification: Classification,
+}
+
 pub struct Built {
     pub event: StoredEvent,
     pub integrity_hash: String,
@@ -131,15 +140,14 @@ pub struct Built {
     pub rule_alerts: Vec<Alert>,
 }
 
-/// Builds everything one event writes. `alert_threshold`: an alert is raised above it (seed: 75).
+/// Classifies, scores and enriches one event.
 pub fn build(
     new: NewEvent,
     taxonomy: TaxonomyAnswer,
     ctx: UserContext,
     errors: Vec<ContextError>,
     settings: &Settings,
-    alert_threshold: i32,
-) -> Built {
+) -> Draft {
     let at = DateTime::from_timestamp_micros(new.timestamp_us).expect("event time within range");
     let (class, known) = match taxonomy {
         TaxonomyAnswer::Known(c) => (c, true),
@@ -173,24 +181,51 @@ pub fn build(
         user_context: new.user_context,
         status: "stored".into(),
         enrichment_data: serde_json::to_value(&enrichment).expect("enrichment serialises"),
-        classification: serde_json::to_value(&classification).expect("classification serialises"),
+        classification: Value::Null,
         context_errors,
         created_at_us: new.created_at_us,
         updated_at_us: new.created_at_us,
         hash_version: HASH_VERSION,
     };
-    let (integrity_hash, classification_hash) = event.seal_hashes().expect("current hash version");
-    let field_access = field_access(&event);
-    let alert =
-        (classification.risk_score > alert_threshold).then(|| alert(&event, &classification));
-    Built {
+    Draft {
         event,
-        integrity_hash,
-        classification_hash,
         classification,
-        field_access,
-        alert,
-        rule_alerts: Vec::new(),
+    }
+}
+
+impl Draft {
+    /// Whether the event happened within business hours (enrichment's temporal context).
+    pub fn business_hours(&self) -> bool {
+        self.event.enrichment_data["temporal_context"]["is_business_hours"]
+            .as_bool()
+            .unwrap_or(true)
+    }
+
+    /// Applies the detection rules the event completed, then hashes it and derives what else it
+    /// writes. `alert_threshold`: an alert is raised above it (seed: 75).
+    pub fn seal(self, fired: &[Firing], alert_threshold: i32) -> Built {
+        let Draft {
+            mut event,
+            mut classification,
+        } = self;
+        detect::escalate(&mut classification, fired);
+        event.classification =
+            serde_json::to_value(&classification).expect("classification serialises");
+        let (integrity_hash, classification_hash) =
+            event.seal_hashes().expect("current hash version");
+        let field_access = field_access(&event);
+        let alert =
+            (classification.risk_score > alert_threshold).then(|| alert(&event, &classification));
+        let rule_alerts = detect::alerts(&event, &classification, fired);
+        Built {
+            event,
+            integrity_hash,
+            classification_hash,
+            classification,
+            field_access,
+            alert,
+            rule_alerts,
+        }
     }
 }
 
@@ -301,8 +336,8 @@ mod tests {
             c,
             e,
             &Settings::default(),
-            75,
-        );
+        )
+        .seal(&[], 75);
         assert_eq!(b.classification.risk_score, 100);
         let a = b.alert.expect("alert");
         assert_eq!(a.alert_id, format!("ALERT_{}", b.event.event_id));
@@ -323,8 +358,8 @@ mod tests {
             c,
             e,
             &Settings::default(),
-            75,
-        );
+        )
+        .seal(&[], 75);
         assert!(b
             .classification
             .tags
@@ -349,8 +384,8 @@ mod tests {
             c,
             e,
             &Settings::default(),
-            75,
-        );
+        )
+        .seal(&[], 75);
         let f = b.field_access.unwrap();
         assert_eq!(
             (f.operation_type, f.access_granted, f.resource_id),
@@ -366,8 +401,8 @@ mod tests {
             c,
             e,
             &Settings::default(),
-            75
         )
+        .seal(&[], 75)
         .field_access
         .is_none());
         assert_eq!(field_operation("data.client.update"), Some("write"));
@@ -385,8 +420,8 @@ mod tests {
             c,
             e,
             &Settings::default(),
-            75,
-        );
+        )
+        .seal(&[], 75);
         assert_eq!(b.event.context_errors[0]["key"], json!("ip_address"));
         assert_eq!(b.event.context_errors[0]["value"], json!("nope"));
         assert_eq!(b.event.ip_address, None);

@@ -18,3 +18,4 @@ pub mod risk;
 pub mod seal;
 pub mod taxonomy;
 pub mod verify;
+pub mod window;

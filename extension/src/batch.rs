@@ -36,7 +36,7 @@ fn audit_log_batch(
     let mut outcomes: Vec<Outcome> = Vec::new();
     let mut built: Vec<(i32, Built)> = Vec::new();
     let mut seen = HashSet::new();
-    let mut earlier = Vec::new();
+    let mut call = crate::detect::Call::default();
     Spi::connect_mut(|client| {
         for (i, line) in events.lines().enumerate() {
             let line_no = i as i32 + 1;
@@ -60,7 +60,7 @@ fn audit_log_batch(
                 event_data: Some(line.event_data),
                 user_context: Some(line.user_context),
             };
-            match prepare(client, incoming, now_us, &settings, &mut earlier)? {
+            match prepare(client, incoming, now_us, &settings, &mut call)? {
                 Ok(b) => built.push((line_no, b)),
                 Err(refusal) => {
                     outcomes.push((line_no, Some(uuid(event_id)), "refused", Some(refusal)))

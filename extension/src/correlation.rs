@@ -21,29 +21,24 @@ macro_rules! rollup {
         concat!(
             "INSERT INTO audit.correlation_metadata AS m
                 (correlation_id, parent_correlation_id, created_at, first_event_time,
-                 last_event_time, event_count, risk_score, user_ids) ",
+                 last_event_time, event_count, risk_score) ",
             $select,
             " ON CONFLICT (correlation_id) DO UPDATE SET
                 parent_correlation_id = coalesce(m.parent_correlation_id, excluded.parent_correlation_id),
                 first_event_time = least(m.first_event_time, excluded.first_event_time),
                 last_event_time = greatest(m.last_event_time, excluded.last_event_time),
                 event_count = m.event_count + excluded.event_count,
-                risk_score = greatest(m.risk_score, excluded.risk_score),
-                user_ids = CASE WHEN cardinality(m.user_ids) >= 100 OR excluded.user_ids <@ m.user_ids
-                                THEN m.user_ids
-                                ELSE ARRAY(SELECT DISTINCT u FROM unnest(m.user_ids || excluded.user_ids) u ORDER BY u) END"
+                risk_score = greatest(m.risk_score, excluded.risk_score)"
         )
     };
 }
 
 const FROM_STATEMENT: &str = rollup!(
     "SELECT correlation_id, min(parent_correlation_id), min(\"timestamp\"), min(\"timestamp\"),
-            max(\"timestamp\"), count(*), coalesce(max((classification ->> 'risk_score')::int), 0),
-            coalesce((array_agg(DISTINCT user_id) FILTER (WHERE user_id IS NOT NULL))[1:100], '{}')
+            max(\"timestamp\"), count(*), coalesce(max((classification ->> 'risk_score')::int), 0)
        FROM new_events GROUP BY correlation_id ORDER BY correlation_id"
 );
-const FROM_EVENT: &str =
-    rollup!("SELECT $1, $2, $3, $3, $3, 1, $4, array_remove(ARRAY[$5::bigint], NULL)");
+const FROM_EVENT: &str = rollup!("SELECT $1, $2, $3, $3, $3, 1, $4");
 
 thread_local! {
     /// Set while audit_log() inserts an event it rolls up itself.
@@ -89,15 +84,13 @@ pub fn insert_rolled_up(
         t,
         PgOid::BuiltIn(pg_sys::BuiltinOid::TIMESTAMPTZOID),
         PgOid::BuiltIn(pg_sys::BuiltinOid::INT4OID),
-        PgOid::BuiltIn(pg_sys::BuiltinOid::INT8OID),
     ];
     let plan = prepared(client, FROM_EVENT, &types)?;
-    let args: [DatumWithOid; 5] = [
+    let args: [DatumWithOid; 4] = [
         e.correlation_id.as_str().into(),
         e.parent_correlation_id.as_deref().into(),
         crate::store::unix_us_to_pg(e.timestamp_us).into(),
         risk_score.into(),
-        e.user_id.into(),
     ];
     with_internal(|| client.update(&*plan, None, &args))?;
     Ok(())

@@ -1,16 +1,19 @@
 //! Detection rules as events arrive (`audit.detection_rules`; what a rule says is decided in
-//! `auditlog_core::detect`). For each rule an event falls under, the recent events of its user,
-//! address or correlation are fetched (one query per kind, only when a rule needs it), together
-//! with the events earlier in the same batch.
+//! `auditlog_core::detect`). Each rule counts an event's groups (its user, address or
+//! correlation) in their windows: in shared memory when auditlog is preloaded
+//! (`crate::windows`), else in windows this call seeds from the table. A window is seeded from
+//! the table once; when it cannot tell, the table is counted instead.
 
 use crate::spi_cache::prepared;
 use crate::store::{pg_to_unix_us, unix_us_to_pg};
-use auditlog_core::detect::{escalate, GroupBy, Measure, Rule, Seen};
-use auditlog_core::event::Built;
+use auditlog_core::detect::{rules_from_json, Firing, Group, Measure, Rule};
+use auditlog_core::event::Draft;
+use auditlog_core::window::{Count, Entry, Verdict, Window, CAPACITY};
 use pgrx::datum::{JsonB, TimestampWithTimeZone};
 use pgrx::pg_sys::{self, PgOid};
 use pgrx::spi::{SpiClient, SpiResult};
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -28,176 +31,286 @@ fn rules(client: &SpiClient<'_>) -> SpiResult<Rc<Vec<Rule>>> {
     }) {
         return Ok(r);
     }
-    let json: Option<JsonB> = client
-        .select(
-            "SELECT coalesce(jsonb_agg(to_jsonb(r)), '[]') FROM audit.detection_rules r WHERE enabled",
-            Some(1),
-            &[],
-        )?
-        .first()
-        .get(1)?;
-    let parsed: Vec<Rule> = serde_json::from_value(json.map(|j| j.0).unwrap_or_default())
-        .unwrap_or_else(|e| {
+    // The scope: this database's audit table, which a new CREATE EXTENSION makes anew.
+    let found = client.select(
+        "SELECT coalesce(jsonb_agg(to_jsonb(r)), '[]'),
+                (SELECT oid FROM pg_database WHERE datname = current_database()) || ':' ||
+                'audit.audit_events'::regclass::oid
+           FROM audit.detection_rules r WHERE enabled",
+        Some(1),
+        &[],
+    )?;
+    let (rows, scope): (Option<JsonB>, Option<String>) = found.first().get_two()?;
+    let rows = match rows.map(|j| j.0) {
+        Some(serde_json::Value::Array(rows)) => rows,
+        _ => Vec::new(),
+    };
+    let parsed = Rc::new(
+        rules_from_json(&scope.unwrap_or_default(), rows).unwrap_or_else(|e| {
             pgrx::error!("audit.detection_rules holds a rule that cannot be read: {e}")
-        });
-    let parsed = Rc::new(parsed);
+        }),
+    );
     RULES.with(|c| *c.borrow_mut() = Some((Instant::now(), parsed.clone())));
     Ok(parsed)
 }
 
-/// The newest events (at most `limit`) sharing `column` with the event within `window_s` before
-/// it, of `types`: enough to tell whether a threshold of `limit` is reached, read through the
-/// partition's (column, timestamp) index.
-#[allow(clippy::too_many_arguments)]
-fn history(
+/// The windows of one audit_log() or audit_log_batch() call: the shared ones hold every
+/// backend's events; these hold this call's (and, without shared memory, the table's seed).
+#[derive(Default)]
+pub struct Call {
+    local: HashMap<[u8; 16], Window>,
+}
+
+/// The newest events (at most `limit`) of `group` in (`from_us`, `to_us`] that rule `r`
+/// counts, as window entries (for a count of users, each user's latest), each with whether the
+/// rule fired on it; read through the partitions' (column, timestamp) indexes.
+fn stored(
     client: &SpiClient<'_>,
-    column: &str,
-    value: pgrx::datum::DatumWithOid<'_>,
-    value_type: PgOid,
-    at_us: i64,
-    window_s: i64,
-    types: Option<Vec<String>>,
-    limit: i64,
-) -> SpiResult<Vec<Seen>> {
+    r: &Rule,
+    group: &Group,
+    from_us: i64,
+    to_us: i64,
+    limit: usize,
+) -> SpiResult<Vec<(Entry, bool)>> {
+    let column = group.column();
     let cast = if column == "ip_address" { "::inet" } else { "" };
-    let of_types = if types.is_some() {
-        "AND event_type = ANY ($4)"
+    let of_types = if r.event_types.is_some() {
+        "AND event_type = ANY ($5)"
     } else {
         ""
     };
-    let sql = format!(
-        "SELECT \"timestamp\", event_type, user_id, host(ip_address), correlation_id, event_id
-           FROM audit.audit_events
-          WHERE {column} = $1{cast} AND \"timestamp\" > $2 AND \"timestamp\" <= $3 {of_types}
-          ORDER BY \"timestamp\" DESC LIMIT {limit}"
-    );
+    let filter =
+        format!("{column} = $1{cast} AND \"timestamp\" > $2 AND \"timestamp\" <= $3 {of_types}");
+    let sql = match r.measure {
+        Measure::Events => format!(
+            "SELECT \"timestamp\", event_id, user_id, classification -> 'tags' ? $4
+               FROM audit.audit_events WHERE {filter} ORDER BY \"timestamp\" DESC LIMIT {limit}"
+        ),
+        Measure::DistinctUsers => format!(
+            "SELECT * FROM (SELECT DISTINCT ON (user_id) \"timestamp\", event_id, user_id,
+                                   classification -> 'tags' ? $4
+                              FROM audit.audit_events WHERE {filter} AND user_id IS NOT NULL
+                             ORDER BY user_id, \"timestamp\" DESC) u
+              ORDER BY \"timestamp\" DESC LIMIT {limit}"
+        ),
+    };
     let ts = PgOid::BuiltIn(pg_sys::BuiltinOid::TIMESTAMPTZOID);
-    let mut arg_types = vec![value_type, ts, ts];
+    let text = PgOid::BuiltIn(pg_sys::BuiltinOid::TEXTOID);
+    let (value, value_type) = match *group {
+        Group::User(u) => (u.into(), PgOid::BuiltIn(pg_sys::BuiltinOid::INT8OID)),
+        Group::IpAddress(ip) => (ip.into(), text),
+        Group::Correlation(c) => (c.into(), text),
+    };
+    let mut arg_types = vec![value_type, ts, ts, text];
+    let tag = format!("rule:{}", r.rule_id);
     let mut args = vec![
         value,
-        unix_us_to_pg(at_us - window_s * 1_000_000).into(),
-        unix_us_to_pg(at_us).into(),
+        unix_us_to_pg(from_us).into(),
+        unix_us_to_pg(to_us).into(),
+        tag.as_str().into(),
     ];
-    if let Some(t) = types {
+    if let Some(t) = &r.event_types {
         arg_types.push(PgOid::BuiltIn(pg_sys::BuiltinOid::TEXTARRAYOID));
-        args.push(t.into());
+        args.push(t.clone().into());
     }
     let plan = prepared(client, &sql, &arg_types)?;
     client
         .select(&*plan, None, &args)?
-        .map(|r| {
-            Ok(Seen {
-                event_id: uuid::Uuid::from_bytes(
-                    *r.get::<pgrx::datum::Uuid>(6)?.expect("NOT NULL").as_bytes(),
-                ),
-                timestamp_us: pg_to_unix_us(r.get::<TimestampWithTimeZone>(1)?.expect("NOT NULL")),
-                event_type: r.get::<String>(2)?.unwrap_or_default(),
-                user_id: r.get::<i64>(3)?,
-                ip_address: r.get::<String>(4)?,
-                correlation_id: r.get::<String>(5)?.unwrap_or_default(),
-            })
+        .map(|row| {
+            let at_us = pg_to_unix_us(row.get::<TimestampWithTimeZone>(1)?.expect("NOT NULL"));
+            let id = uuid::Uuid::from_bytes(
+                *row.get::<pgrx::datum::Uuid>(2)?
+                    .expect("NOT NULL")
+                    .as_bytes(),
+            );
+            let fired = row.get::<bool>(4)?.unwrap_or(false);
+            Ok(r.key_of(id, row.get::<i64>(3)?)
+                .map(|key| (Entry { at_us, key, xid: 0 }, fired)))
         })
+        .filter_map(Result::transpose)
         .collect()
 }
 
-/// The users a correlation has had (audit.correlation_metadata keeps them), as one stand-in
-/// event each at the current event's time.
-fn correlation_users(client: &SpiClient<'_>, current: &Seen) -> SpiResult<Vec<Seen>> {
-    let plan = prepared(
-        client,
-        "SELECT user_ids FROM audit.correlation_metadata WHERE correlation_id = $1",
-        &[PgOid::BuiltIn(pg_sys::BuiltinOid::TEXTOID)],
-    )?;
-    let rows = client.select(&*plan, Some(1), &[current.correlation_id.as_str().into()])?;
-    let users: Vec<i64> = if rows.is_empty() {
-        Vec::new()
+/// The latest time the table could be read up to: far enough for any event's time.
+const END_OF_TIME_US: i64 = 9_000_000_000_000_000;
+
+/// A new window for `group`, from the table's newest events that can still count from `from_us`.
+fn seed(
+    client: &SpiClient<'_>,
+    r: &Rule,
+    group: &Group,
+    key: [u8; 16],
+    from_us: i64,
+) -> SpiResult<Window> {
+    let rows = stored(client, r, group, from_us, END_OF_TIME_US, CAPACITY)?;
+    // Read in full, it knows everything after from_us; cut at CAPACITY, only after its oldest.
+    let unknown_upto = if rows.len() < CAPACITY {
+        from_us
     } else {
-        rows.first().get::<Vec<i64>>(1)?.unwrap_or_default()
+        rows.iter().map(|(e, _)| e.at_us).min().unwrap_or(from_us)
     };
-    Ok(users
-        .into_iter()
-        .map(|u| Seen {
-            event_id: uuid::Uuid::from_u128(u as u128),
-            user_id: Some(u),
-            ..current.clone()
-        })
-        .collect())
-}
-
-/// The stored events rule `r` looks at for `current`: each rule its own window, types and
-/// threshold, so it reads little; users of a correlation come from its roll-up.
-fn stored_for(client: &SpiClient<'_>, r: &Rule, current: &Seen) -> SpiResult<Vec<Seen>> {
-    if r.measure == Measure::DistinctUsers {
-        return correlation_users(client, current);
-    }
-    let (text, int8) = (
-        PgOid::BuiltIn(pg_sys::BuiltinOid::TEXTOID),
-        PgOid::BuiltIn(pg_sys::BuiltinOid::INT8OID),
-    );
-    let fetch = |column: &str, value: pgrx::datum::DatumWithOid<'_>, value_type| {
-        history(
-            client,
-            column,
-            value,
-            value_type,
-            current.timestamp_us,
-            r.window_seconds,
-            r.event_types.clone(),
-            r.threshold,
-        )
-    };
-    let mut out = Vec::new();
-    if matches!(r.group_by, GroupBy::User | GroupBy::UserOrIp) {
-        if let Some(user) = current.user_id {
-            out.extend(fetch("user_id", user.into(), int8)?);
+    let mut w = Window::new(key, unknown_upto);
+    for (e, fired) in rows {
+        w.record(e, r.window_us());
+        if fired {
+            w.mark_fired(e.at_us, 0);
         }
     }
-    if matches!(r.group_by, GroupBy::IpAddress | GroupBy::UserOrIp) {
-        if let Some(ip) = &current.ip_address {
-            out.extend(fetch("ip_address", ip.as_str().into(), text)?);
-        }
-    }
-    if r.group_by == GroupBy::Correlation {
-        out.extend(fetch(
-            "correlation_id",
-            current.correlation_id.as_str().into(),
-            text,
-        )?);
-    }
-    Ok(out)
+    Ok(w)
 }
 
-/// Applies the rules the event completes (see `auditlog_core::detect::escalate`), counting the
-/// stored events and `batch` (the events before it in the same call), then adds it to `batch`.
-pub fn apply(client: &SpiClient<'_>, b: &mut Built, batch: &mut Vec<Seen>) -> SpiResult<()> {
-    let e = &b.event;
-    let current = Seen {
-        event_id: e.event_id,
-        timestamp_us: e.timestamp_us,
-        event_type: e.event_type.clone(),
-        user_id: e.user_id,
-        ip_address: e.ip_address.clone(),
-        correlation_id: e.correlation_id.clone(),
+/// Whether an entry's transaction has committed or may still: rolled-back events do not count.
+fn live(xid: u32) -> bool {
+    let xid = pg_sys::TransactionId::from_inner(xid);
+    // SAFETY: reads the commit log; an xid older than the commit log's horizon finished long
+    // ago (its status may be gone), and counts.
+    unsafe {
+        xid == pg_sys::InvalidTransactionId
+            || pg_sys::TransactionIdPrecedes(xid, (*pg_sys::ShmemVariableCache).oldestClogXid)
+            || !pg_sys::TransactionIdDidAbort(xid)
+    }
+}
+
+/// How a rule stands in one of the event's groups.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Standing {
+    Short,
+    /// Reached, the rule having already fired in the group within its window.
+    BurstGoingOn,
+    NewBurst,
+}
+
+/// Where rule `r` stands for `draft` in one group, recording the event in the group's window
+/// (and that the rule fired, if it did).
+fn judge(
+    client: &SpiClient<'_>,
+    call: &mut Call,
+    r: &Rule,
+    draft: &Draft,
+    group: &Group,
+    now_us: i64,
+    xid: u32,
+) -> SpiResult<Standing> {
+    let e = &draft.event;
+    let key = r.group_key(group);
+    let count = r.count(e);
+    let entry = r.entry(e, xid);
+    let window_us = r.window_us();
+    let record = |w: &mut Window| {
+        let before = *w;
+        if let Some(e) = entry {
+            w.record(e, window_us);
+        }
+        before
     };
-    let business_hours = e.enrichment_data["temporal_context"]["is_business_hours"]
-        .as_bool()
-        .unwrap_or(true);
+    let before = if crate::windows::shared() {
+        let before = match crate::windows::with_window(key, now_us, None, window_us, record) {
+            Some(w) => w,
+            None => {
+                // This call's own earlier events are not in the table yet: add them.
+                let mut w = seed(client, r, group, key, count.from_us)?;
+                if let Some(mine) = call.local.get(&key) {
+                    mine.entries().iter().for_each(|m| w.record(*m, window_us));
+                    w.mark_fired(mine.fired.at_us, mine.fired.xid);
+                }
+                crate::windows::with_window(key, now_us, Some(&w), window_us, record)
+                    .expect("a seeded window is kept")
+            }
+        };
+        record(
+            call.local
+                .entry(key)
+                .or_insert_with(|| Window::new(key, i64::MIN)),
+        );
+        before
+    } else {
+        let local = match call.local.entry(key) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(seed(client, r, group, key, count.from_us)?)
+            }
+        };
+        record(local)
+    };
+    let reached = match before.verdict(&count, live) {
+        Verdict::Unknown => exact(client, r, group, &count, &before)?,
+        v => v,
+    } == Verdict::Reached;
+    if !reached {
+        return Ok(Standing::Short);
+    }
+    let mark = |w: &mut Window| w.mark_fired(e.timestamp_us, xid);
+    crate::windows::with_window(key, now_us, None, window_us, mark);
+    if let Some(local) = call.local.get_mut(&key) {
+        mark(local);
+    }
+    Ok(if before.burst_going_on(&count, live) {
+        Standing::BurstGoingOn
+    } else {
+        Standing::NewBurst
+    })
+}
+
+/// The count from the table itself, with the window's events not yet committed.
+fn exact(
+    client: &SpiClient<'_>,
+    r: &Rule,
+    group: &Group,
+    count: &Count,
+    window: &Window,
+) -> SpiResult<Verdict> {
+    let mut entries: Vec<Entry> = stored(
+        client,
+        r,
+        group,
+        count.from_us,
+        count.at_us,
+        count.needed + 1,
+    )?
+    .into_iter()
+    .map(|(e, _)| e)
+    .collect();
+    entries.extend_from_slice(window.entries());
+    // The same event (or user) read and remembered counts once, at its latest.
+    entries.sort_by_key(|e| (e.key, std::cmp::Reverse(e.at_us)));
+    entries.dedup_by_key(|e| e.key);
+    Ok(count.over(&entries, i64::MIN, live))
+}
+
+/// The rules `draft` completes, counting it in each of its groups' windows on the way.
+pub fn fired(
+    client: &SpiClient<'_>,
+    call: &mut Call,
+    draft: &Draft,
+    now_us: i64,
+) -> SpiResult<Vec<Firing>> {
     let rules = rules(client)?;
-    let applicable: Vec<&Rule> = rules
-        .iter()
-        .filter(|r| r.applies(&e.event_type, business_hours))
-        .collect();
+    let e = &draft.event;
+    let business_hours = draft.business_hours();
     let mut fired = Vec::new();
-    for r in applicable {
-        let mut seen = stored_for(client, r, &current)?;
-        // Fetched by user and by address, an event counts once.
-        seen.sort_by_key(|s| s.event_id);
-        seen.dedup_by_key(|s| s.event_id);
-        if r.fires(&current, &seen, batch) {
-            fired.push(r);
+    for r in rules.iter().filter(|r| r.counts(&e.event_type)) {
+        let applies = r.applies(&e.event_type, business_hours);
+        if !r.needs_history(e) {
+            if applies {
+                fired.push(Firing {
+                    rule: r.clone(),
+                    new_burst: true,
+                });
+            }
+            continue;
+        }
+        // SAFETY: the event is about to be written in this transaction, which takes an xid.
+        let xid = unsafe { pg_sys::GetCurrentTransactionId() }.into_inner();
+        let mut standings = Vec::new();
+        for g in r.groups(e) {
+            standings.push(judge(client, call, r, draft, &g, now_us, xid)?);
+        }
+        if applies && standings.iter().any(|s| *s != Standing::Short) {
+            fired.push(Firing {
+                rule: r.clone(),
+                new_burst: standings.contains(&Standing::NewBurst),
+            });
         }
     }
-    escalate(b, &fired);
-    batch.push(current);
-    Ok(())
+    Ok(fired)
 }

@@ -28,6 +28,7 @@ mod store;
 mod taxonomy;
 mod triggers;
 mod verify;
+mod windows;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -49,6 +50,7 @@ pub extern "C-unwind" fn _PG_init() {
     gucs::init();
     taxonomy::init();
     sealer::init();
+    windows::init();
 }
 
 /// Required by `cargo pgrx test`.

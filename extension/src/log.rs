@@ -3,7 +3,6 @@
 use crate::jsonb::StoredJsonb;
 use crate::{gucs, store, taxonomy};
 use auditlog_core::context;
-use auditlog_core::detect::Seen;
 use auditlog_core::enrich::Settings;
 use auditlog_core::event::{self, Built, NewEvent};
 use pgrx::prelude::*;
@@ -37,14 +36,30 @@ fn audit_log(
         user_context: user_context.map(|j| j.to_value()),
     };
     let event_id = incoming.event_id;
-    Spi::connect_mut(|client| {
-        match prepare(client, incoming, now_us, &gucs::settings(), &mut Vec::new())? {
-            Ok(built) => store::write(client, &built, &given),
-            Err(refusal) => error!("audit_log: {refusal}"),
-        }
-    })
-    .unwrap_or_else(|e| error!("audit_log: {e}"));
+    Spi::connect_mut(|client| log_one(client, incoming, now_us, &given, "audit_log"))
+        .unwrap_or_else(|e| error!("audit_log: {e}"));
     pgrx::datum::Uuid::from_bytes(*event_id.as_bytes())
+}
+
+/// Checks, builds and writes one event on its own; a refusal is an error that starts with
+/// `context`.
+pub fn log_one(
+    client: &mut SpiClient<'_>,
+    incoming: Incoming<'_>,
+    now_us: i64,
+    given: &store::Given,
+    context: &str,
+) -> SpiResult<()> {
+    match prepare(
+        client,
+        incoming,
+        now_us,
+        &gucs::settings(),
+        &mut Default::default(),
+    )? {
+        Ok(built) => store::write(client, &built, given),
+        Err(refusal) => error!("{context}: {refusal}"),
+    }
 }
 
 /// One event as a caller hands it in, before any check.
@@ -58,13 +73,13 @@ pub struct Incoming<'a> {
 
 /// Checks and builds one event exactly as audit_log() does, for every way in. The inner error
 /// is a refusal of this event alone, said plainly; the outer one an SPI failure.
-/// `earlier` holds the events before this one in the same call, for the detection rules.
+/// `call` holds the detection windows of this call, which count its earlier events.
 pub fn prepare(
     client: &mut SpiClient<'_>,
     incoming: Incoming<'_>,
     now_us: i64,
     settings: &Settings,
-    earlier: &mut Vec<Seen>,
+    call: &mut crate::detect::Call,
 ) -> SpiResult<Result<Built, String>> {
     let limit = gucs::MAX_EVENT_DATA_BYTES.get();
     let (event_type, event_data) = match event::check_input(
@@ -108,15 +123,9 @@ pub fn prepare(
         event_data,
         user_context,
     };
-    let mut built = event::build(
-        new,
-        taxonomy,
-        ctx,
-        errors,
-        settings,
-        gucs::ALERT_RISK_THRESHOLD.get(),
-    );
-    crate::detect::apply(client, &mut built, earlier)?;
+    let draft = event::build(new, taxonomy, ctx, errors, settings);
+    let fired = crate::detect::fired(client, call, &draft, now_us)?;
+    let built = draft.seal(&fired, gucs::ALERT_RISK_THRESHOLD.get());
     Ok(Ok(built))
 }
 

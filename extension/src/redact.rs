@@ -4,8 +4,8 @@
 //! `auditlog_core::redact`), so the chain and every checkpoint still verify.
 
 use crate::internal::with_internal;
-use crate::log::{prepare, Incoming};
-use crate::{gucs, store};
+use crate::log::{log_one, Incoming};
+use crate::store;
 use auditlog_core::redact::{digest, Record};
 use pgrx::datum::{TimestampWithTimeZone, Uuid};
 use pgrx::prelude::*;
@@ -119,10 +119,13 @@ fn redact(
         event_data: Some(data),
         user_context: Some(json!({"correlation_id": format!("REDACTION_{recording}")})),
     };
-    match prepare(client, incoming, now_us, &gucs::settings(), &mut Vec::new())? {
-        Ok(built) => store::write(client, &built, &store::Given::default())?,
-        Err(refusal) => error!("the redaction's own audit event was refused: {refusal}"),
-    }
+    log_one(
+        client,
+        incoming,
+        now_us,
+        &store::Given::default(),
+        "the redaction's own audit event was refused",
+    )?;
     let uuids = |f: fn(&Record) -> uuid::Uuid| {
         records
             .iter()

@@ -157,3 +157,49 @@ async fn writers_and_sealing_at_once_seal_every_event_exactly_once() {
     let verdict = common::verify_kinds(&c).await;
     assert_eq!(verdict, ["ok"]);
 }
+
+/// The detection rules count what every session logs as it logs it (auditlog is preloaded here,
+/// so the windows are in shared memory): login failures still in another session's open
+/// transaction count toward brute force, and stop counting when it rolls back.
+#[tokio::test]
+async fn detection_counts_other_sessions_events_in_flight_and_not_once_rolled_back() {
+    let dba = common::fresh_db("it_detection").await;
+    dba.batch_execute(
+        "UPDATE audit.detection_rules SET enabled = (rule_id = 'brute_force');
+         SELECT pg_sleep(1.1);",
+    )
+    .await
+    .unwrap();
+    // Logs a failure for user 7 and says whether brute force flagged it.
+    async fn fail(c: &tokio_postgres::Client) -> bool {
+        let id: uuid::Uuid = c
+            .query_one(
+                "SELECT audit_log('auth.login.failure', '{}', '{\"user_id\": 7}')",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        c.query_one(
+            "SELECT classification -> 'tags' ? 'rule:brute_force' FROM audit.audit_events WHERE event_id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap()
+        .get(0)
+    }
+    let a = common::connect("it_detection").await;
+    let b = common::connect("it_detection").await;
+    a.batch_execute("BEGIN").await.unwrap();
+    for _ in 0..4 {
+        assert!(!fail(&a).await);
+    }
+    // Four failures not yet committed in session a, the fifth in session b.
+    assert!(
+        fail(&b).await,
+        "the uncommitted failures of another session count"
+    );
+    a.batch_execute("ROLLBACK").await.unwrap();
+    // Now only b's own failure and this one.
+    assert!(!fail(&b).await, "rolled-back failures no longer count");
+}

@@ -52,6 +52,34 @@ SELECT count(audit_log('authz.access.denied', jsonb_build_object('n', i),
                        jsonb_build_object('user_id', 950, 'correlation_id', 'D_DENY'))) FROM generate_series(1, 5) i;
 SELECT n, severity, rules FROM regress_rules('D_DENY');
 
+-- Events of a transaction that rolled back do not count; the attempts after it do.
+BEGIN;
+SELECT count(audit_log('auth.login.failure', jsonb_build_object('n', i),
+                       '{"user_id": 970, "correlation_id": "D_ROLLBACK"}')) FROM generate_series(1, 4) i;
+ROLLBACK;
+SELECT count(audit_log('auth.login.failure', jsonb_build_object('n', i),
+                       '{"user_id": 970, "correlation_id": "D_ROLLBACK"}')) FROM generate_series(5, 9) i;
+SELECT n, severity, rules FROM regress_rules('D_ROLLBACK');
+
+-- Users an hour apart are not several users at once: the window is the rule's.
+SELECT outcome FROM audit_log_batch((SELECT string_agg(jsonb_build_object('event_type', 'auth.login.success',
+    'timestamp', to_char(now() AT TIME ZONE 'UTC' - make_interval(mins => m), 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+    'event_data', jsonb_build_object('n', i), 'user_context', jsonb_build_object('user_id', u, 'correlation_id', 'D_MULTI_LATE'))::text, E'\n' ORDER BY i)
+    FROM (VALUES (1, 980, 120), (2, 981, 30), (3, 982, 0)) v(i, u, m)));
+SELECT n, severity, rules FROM regress_rules('D_MULTI_LATE');
+
+-- A burst raises one alert: the failures after the fifth are flagged as well and raise none. A
+-- burst again once the rule's window has passed (and within auditlog.alert_fold_window) is the
+-- same cause again: it folds into the open alert.
+SELECT count(*) FROM audit_log_batch((SELECT string_agg(jsonb_build_object('event_type', 'auth.login.failure',
+    'timestamp', to_char(now() AT TIME ZONE 'UTC' - interval '20 minutes' + make_interval(mins => 6 * (i / 9), secs => i),
+                         'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+    'event_data', jsonb_build_object('n', i), 'user_context', '{"user_id": 995, "correlation_id": "D_BURST"}'::jsonb)::text, E'\n' ORDER BY i)
+    FROM generate_series(1, 14) i));
+SELECT n, rules FROM regress_rules('D_BURST');
+SELECT occurrences, last_triggered_at > triggered_at + interval '5 minutes' AS folded_later
+  FROM audit.audit_alerts WHERE correlation_id = 'D_BURST';
+
 -- The alerts the rules raised, folded per cause.
 SELECT title, severity, occurrences FROM audit.audit_alerts WHERE alert_type = 'detection_rule' ORDER BY title, occurrences;
 
@@ -63,6 +91,13 @@ SELECT rule_id, enabled, builtin FROM audit.detection_rules WHERE rule_id IN ('m
 SELECT pg_sleep(1.1);
 SELECT count(audit_log('data.client.delete', jsonb_build_object('n', i), '{"user_id": 960, "correlation_id": "D_DEL"}')) FROM generate_series(1, 3) i;
 SELECT n, severity, rules FROM regress_rules('D_DEL');
+
+-- A threshold beyond what a detection window holds is counted from the table.
+INSERT INTO audit.detection_rules (rule_id, description, event_types, group_by, threshold, window_seconds, escalate_to, add_tags)
+VALUES ('many_exports', 'twenty exports by one user within an hour', '{data.client.export}', 'user', 20, 3600, 'error', '{}');
+SELECT pg_sleep(1.1);
+SELECT count(audit_log('data.client.export', jsonb_build_object('n', i), '{"user_id": 990, "correlation_id": "D_MANY"}')) FROM generate_series(1, 21) i;
+SELECT n, severity, rules FROM regress_rules('D_MANY') WHERE n >= 18;
 
 -- Hashes cover the escalation: every flagged event verifies as stored.
 SELECT count(*) FILTER (WHERE integrity_hash <> audit.event_integrity_hash(e)) AS mismatches,
