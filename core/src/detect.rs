@@ -191,9 +191,9 @@ impl Rule {
 /// A rule an event completed. `new_burst`: the rule had not fired in the event's group within
 /// its window, so this event begins a burst and raises the rule's alert; the rest of a burst is
 /// escalated and tagged alike but raises none (a repeated burst folds into the open alert).
-#[derive(Clone, Debug)]
-pub struct Firing {
-    pub rule: Rule,
+#[derive(Clone, Copy, Debug)]
+pub struct Firing<'a> {
+    pub rule: &'a Rule,
     pub new_burst: bool,
 }
 
@@ -489,7 +489,7 @@ mod tests {
             risk_score: 10,
             tags: vec!["a".into()],
         };
-        let fired = |new_burst| [quiet.clone(), r.clone()].map(|rule| Firing { rule, new_burst });
+        let fired = |new_burst| [&quiet, &r].map(|rule| Firing { rule, new_burst });
         escalate(&mut c, &fired(true));
         assert_eq!(c.severity, "critical");
         assert_eq!(c.tags, ["a", "rule:q", "rule:r", "burst"]);

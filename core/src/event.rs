@@ -203,7 +203,7 @@ impl Draft {
 
     /// Applies the detection rules the event completed, then hashes it and derives what else it
     /// writes. `alert_threshold`: an alert is raised above it (seed: 75).
-    pub fn seal(self, fired: &[Firing], alert_threshold: i32) -> Built {
+    pub fn seal(self, fired: &[Firing<'_>], alert_threshold: i32) -> Built {
         let Draft {
             mut event,
             mut classification,

@@ -36,7 +36,7 @@ fn audit_log_batch(
     let mut outcomes: Vec<Outcome> = Vec::new();
     let mut built: Vec<(i32, Built)> = Vec::new();
     let mut seen = HashSet::new();
-    let mut call = crate::detect::Call::default();
+    let mut call = crate::detect::Call::for_batch();
     Spi::connect_mut(|client| {
         for (i, line) in events.lines().enumerate() {
             let line_no = i as i32 + 1;

@@ -22,7 +22,8 @@ thread_local! {
     static RULES: RefCell<Option<(Instant, Rc<Vec<Rule>>)>> = const { RefCell::new(None) };
 }
 
-fn rules(client: &SpiClient<'_>) -> SpiResult<Rc<Vec<Rule>>> {
+/// The enabled rules, as this backend last read them.
+pub fn rules(client: &SpiClient<'_>) -> SpiResult<Rc<Vec<Rule>>> {
     if let Some(r) = RULES.with(|c| {
         c.borrow()
             .as_ref()
@@ -56,9 +57,21 @@ fn rules(client: &SpiClient<'_>) -> SpiResult<Rc<Vec<Rule>>> {
 
 /// The windows of one audit_log() or audit_log_batch() call: the shared ones hold every
 /// backend's events; these hold this call's (and, without shared memory, the table's seed).
+/// With shared memory, only a call of several events keeps its own: for a window evicted and
+/// seeded again from the table before its earlier events are written.
 #[derive(Default)]
 pub struct Call {
     local: HashMap<[u8; 16], Window>,
+    several: bool,
+}
+
+impl Call {
+    pub fn for_batch() -> Call {
+        Call {
+            several: true,
+            ..Call::default()
+        }
+    }
 }
 
 /// The newest events (at most `limit`) of `group` in (`from_us`, `to_us`] that rule `r`
@@ -217,11 +230,13 @@ fn judge(
                     .expect("a seeded window is kept")
             }
         };
-        record(
-            call.local
-                .entry(key)
-                .or_insert_with(|| Window::new(key, i64::MIN)),
-        );
+        if call.several {
+            record(
+                call.local
+                    .entry(key)
+                    .or_insert_with(|| Window::new(key, i64::MIN)),
+            );
+        }
         before
     } else {
         let local = match call.local.entry(key) {
@@ -277,37 +292,38 @@ fn exact(
     Ok(count.over(&entries, i64::MIN, live))
 }
 
-/// The rules `draft` completes, counting it in each of its groups' windows on the way.
-pub fn fired(
+/// The rules of `rules` that `draft` completes, counting it in each of its groups' windows on
+/// the way.
+pub fn fired<'r>(
     client: &SpiClient<'_>,
     call: &mut Call,
+    rules: &'r [Rule],
     draft: &Draft,
     now_us: i64,
-) -> SpiResult<Vec<Firing>> {
-    let rules = rules(client)?;
+) -> SpiResult<Vec<Firing<'r>>> {
     let e = &draft.event;
     let business_hours = draft.business_hours();
+    // SAFETY: the event is about to be written in this transaction, which takes an xid.
+    let xid = unsafe { pg_sys::GetCurrentTransactionId() }.into_inner();
     let mut fired = Vec::new();
-    for r in rules.iter().filter(|r| r.counts(&e.event_type)) {
-        let applies = r.applies(&e.event_type, business_hours);
-        if !r.needs_history(e) {
+    for rule in rules.iter().filter(|r| r.counts(&e.event_type)) {
+        let applies = rule.applies(&e.event_type, business_hours);
+        if !rule.needs_history(e) {
             if applies {
                 fired.push(Firing {
-                    rule: r.clone(),
+                    rule,
                     new_burst: true,
                 });
             }
             continue;
         }
-        // SAFETY: the event is about to be written in this transaction, which takes an xid.
-        let xid = unsafe { pg_sys::GetCurrentTransactionId() }.into_inner();
         let mut standings = Vec::new();
-        for g in r.groups(e) {
-            standings.push(judge(client, call, r, draft, &g, now_us, xid)?);
+        for g in rule.groups(e) {
+            standings.push(judge(client, call, rule, draft, &g, now_us, xid)?);
         }
         if applies && standings.iter().any(|s| *s != Standing::Short) {
             fired.push(Firing {
-                rule: r.clone(),
+                rule,
                 new_burst: standings.contains(&Standing::NewBurst),
             });
         }

@@ -124,7 +124,8 @@ pub fn prepare(
         user_context,
     };
     let draft = event::build(new, taxonomy, ctx, errors, settings);
-    let fired = crate::detect::fired(client, call, &draft, now_us)?;
+    let rules = crate::detect::rules(client)?;
+    let fired = crate::detect::fired(client, call, &rules, &draft, now_us)?;
     let built = draft.seal(&fired, gucs::ALERT_RISK_THRESHOLD.get());
     Ok(Ok(built))
 }
