@@ -190,23 +190,24 @@ IMMUTABLE STRICT PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'classification_hash_wrapper';
 
-CREATE OR REPLACE FUNCTION audit."correlation_rollup"()
-	RETURNS TRIGGER
-	LANGUAGE c
-	AS 'MODULE_PATHNAME', 'correlation_rollup_wrapper';
-
 CREATE OR REPLACE FUNCTION audit."refuse_change"()
 	RETURNS TRIGGER
 	LANGUAGE c
 	AS 'MODULE_PATHNAME', 'refuse_change_wrapper';
 
-CREATE OR REPLACE FUNCTION audit."taxonomy_changed"()
+-- The taxonomy's invalidation trigger now serves the detection rules too, under a new name.
+DROP TRIGGER event_types_taxonomy_changed ON audit.event_types;
+DROP FUNCTION audit.taxonomy_changed();
+CREATE FUNCTION audit."cached_table_changed"()
 	RETURNS TRIGGER
 	LANGUAGE c
-	AS 'MODULE_PATHNAME', 'taxonomy_changed_wrapper';
+	AS 'MODULE_PATHNAME', 'cached_table_changed_wrapper';
+CREATE TRIGGER event_types_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON audit.event_types
+    FOR EACH STATEMENT EXECUTE FUNCTION audit.cached_table_changed();
+ALTER TABLE audit.event_types ENABLE ALWAYS TRIGGER event_types_changed;
 
--- The 0.1.0 table, renamed, with its indexes named as a partition's would be and the triggers
--- a partition does not carry (the roll-up, with its transition table, moves to the parent).
+-- The 0.1.0 table, renamed, with its indexes named as a partition's would be, without the
+-- correlation roll-up trigger (seals roll correlations up now, see below).
 ALTER TABLE audit.audit_events RENAME TO audit_events_p0_1_0;
 ALTER TABLE audit.audit_events_p0_1_0 RENAME CONSTRAINT audit_events_pkey TO audit_events_p0_1_0_pkey;
 ALTER INDEX audit.audit_events_correlation_idx RENAME TO audit_events_p0_1_0_correlation_idx;
@@ -215,6 +216,7 @@ ALTER INDEX audit.audit_events_type_idx RENAME TO audit_events_p0_1_0_type_idx;
 ALTER INDEX audit.audit_events_time_brin RENAME TO audit_events_p0_1_0_time_brin;
 ALTER INDEX audit.audit_events_high_risk_idx RENAME TO audit_events_p0_1_0_high_risk_idx;
 DROP TRIGGER audit_events_correlation_rollup ON audit.audit_events_p0_1_0;
+DROP FUNCTION audit.correlation_rollup();
 ALTER TRIGGER audit_events_append_only ON audit.audit_events_p0_1_0 RENAME TO audit_events_p0_1_0_append_only;
 -- The old table's own event_integrity_hash(audit.audit_events) goes with its row type's name.
 DROP FUNCTION audit.event_integrity_hash(audit.audit_events_p0_1_0);
@@ -310,6 +312,63 @@ UPDATE audit.event_positions SET "timestamp" = '-infinity' WHERE "timestamp" IS 
 ALTER TABLE audit.event_positions ENABLE ALWAYS TRIGGER event_positions_append_only;
 ALTER TABLE audit.event_positions ALTER COLUMN "timestamp" SET NOT NULL;
 
+-- Correlations: seals roll them up into correlation_rollup (0.1.0 upserted correlation_metadata
+-- on every insert), and the view correlation_metadata adds the events still queued. The queue
+-- carries what the roll-up needs; the roll-up starts from the sealed events.
+ALTER TABLE audit.unsealed_events ADD COLUMN correlation_id text, ADD COLUMN parent_correlation_id text,
+    ADD COLUMN risk_score integer;
+ALTER TABLE audit.unsealed_events DISABLE TRIGGER unsealed_events_append_only;
+UPDATE audit.unsealed_events u
+   SET correlation_id = e.correlation_id, parent_correlation_id = e.parent_correlation_id,
+       risk_score = (e.classification ->> 'risk_score')::int
+  FROM audit.audit_events_p0_1_0 e WHERE e.event_id = u.event_id;
+-- A queued event that is gone (a tampered 0.1.0 database) gets an empty correlation, so that
+-- verification still reports it instead of this upgrade failing.
+UPDATE audit.unsealed_events SET correlation_id = '', risk_score = 0 WHERE correlation_id IS NULL;
+ALTER TABLE audit.unsealed_events ENABLE ALWAYS TRIGGER unsealed_events_append_only;
+ALTER TABLE audit.unsealed_events ALTER COLUMN correlation_id SET NOT NULL,
+    ALTER COLUMN risk_score SET NOT NULL;
+CREATE TABLE audit.correlation_rollup (
+    correlation_id        text PRIMARY KEY,
+    parent_correlation_id text,
+    created_at            timestamptz NOT NULL,
+    first_event_time      timestamptz NOT NULL,
+    last_event_time       timestamptz NOT NULL,
+    event_count           bigint NOT NULL,
+    risk_score            integer NOT NULL
+);
+INSERT INTO audit.correlation_rollup
+SELECT e.correlation_id, min(e.parent_correlation_id), coalesce(min(m.created_at), min(e."timestamp")),
+       min(e."timestamp"), max(e."timestamp"), count(*), max((e.classification ->> 'risk_score')::int)
+  FROM audit.audit_events_p0_1_0 e
+  JOIN audit.event_positions p USING (event_id)
+  LEFT JOIN audit.correlation_metadata m USING (correlation_id)
+ GROUP BY e.correlation_id;
+CREATE INDEX correlation_rollup_parent_idx ON audit.correlation_rollup (parent_correlation_id);
+CREATE INDEX correlation_rollup_created_at_idx ON audit.correlation_rollup (created_at);
+DROP TABLE audit.correlation_metadata;
+-- Rolled up and still queued together: a filter on correlation_id reaches both parts. The
+-- parent is the first one rolled up, else the least queued one, as the roll-up decides.
+CREATE VIEW audit.correlation_metadata AS
+    SELECT correlation_id,
+           coalesce(min(parent_correlation_id) FILTER (WHERE rolled_up), min(parent_correlation_id))
+               AS parent_correlation_id,
+           'audit_event'::text AS operation_type,
+           coalesce(min(created_at), min(first_event_time)) AS created_at,
+           min(first_event_time) AS first_event_time,
+           max(last_event_time) AS last_event_time,
+           sum(event_count)::bigint AS event_count,
+           max(risk_score) AS risk_score,
+           'active'::text AS status,
+           '{}'::jsonb AS metadata
+      FROM (SELECT correlation_id, parent_correlation_id, created_at, first_event_time,
+                   last_event_time, event_count, risk_score, true AS rolled_up
+              FROM audit.correlation_rollup
+            UNION ALL
+            SELECT correlation_id, parent_correlation_id, NULL, "timestamp", "timestamp", 1, risk_score, false
+              FROM audit.unsealed_events) c
+     GROUP BY correlation_id;
+
 -- The row-type wrapper, for the new table.
 CREATE FUNCTION audit.event_integrity_hash(e audit.audit_events) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -361,23 +420,42 @@ LANGUAGE sql STABLE SET search_path = audit, pg_catalog, pg_temp AS $$
 $$;
 
 -- A correlation and every correlation under it (parent_correlation_id links), depth first.
+-- Links come from both parts of correlation_metadata: the roll-up's (through its parent index)
+-- and, for correlations it has no parent for, the queue's (read once).
 CREATE FUNCTION correlation_tree(p_root text)
 RETURNS TABLE (correlation_id text, parent_correlation_id text, depth integer, path text[],
                event_count bigint, first_event_time timestamptz, last_event_time timestamptz,
                risk_score integer)
 LANGUAGE sql STABLE SET search_path = audit, pg_catalog, pg_temp AS $$
-    WITH RECURSIVE tree AS (
-        SELECT m.correlation_id, m.parent_correlation_id, 0 AS depth, ARRAY[m.correlation_id] AS path
-          FROM audit.correlation_metadata m WHERE m.correlation_id = p_root
+    WITH RECURSIVE queued AS MATERIALIZED (
+        SELECT u.correlation_id, min(u.parent_correlation_id) AS parent_correlation_id,
+               min(u."timestamp") AS first_event_time, max(u."timestamp") AS last_event_time,
+               count(*) AS event_count, max(u.risk_score) AS risk_score,
+               NOT EXISTS (SELECT FROM audit.correlation_rollup r
+                            WHERE r.correlation_id = u.correlation_id
+                              AND r.parent_correlation_id IS NOT NULL) AS parent_is_queued
+          FROM audit.unsealed_events u GROUP BY u.correlation_id
+    ), tree AS (
+        SELECT p_root AS correlation_id, NULL::text AS parent_correlation_id, 0 AS depth, ARRAY[p_root] AS path
         UNION ALL
-        SELECT c.correlation_id, c.parent_correlation_id, t.depth + 1, t.path || c.correlation_id
-          FROM audit.correlation_metadata c
-          JOIN tree t ON c.parent_correlation_id = t.correlation_id
-         WHERE c.correlation_id <> ALL (t.path)   -- a cycle of links stops here
+        SELECT l.correlation_id, l.parent_correlation_id, t.depth + 1, t.path || l.correlation_id
+          FROM tree t
+          JOIN (SELECT r.correlation_id, r.parent_correlation_id FROM audit.correlation_rollup r
+                UNION ALL
+                SELECT q.correlation_id, q.parent_correlation_id FROM queued q WHERE q.parent_is_queued) l
+            ON l.parent_correlation_id = t.correlation_id
+         WHERE l.correlation_id <> ALL (t.path)   -- a cycle of links stops here
     )
-    SELECT t.correlation_id, t.parent_correlation_id, t.depth, t.path, m.event_count,
-           m.first_event_time, m.last_event_time, m.risk_score
-      FROM tree t JOIN audit.correlation_metadata m USING (correlation_id)
+    SELECT t.correlation_id,
+           CASE WHEN t.depth = 0 THEN coalesce(r.parent_correlation_id, q.parent_correlation_id)
+                ELSE t.parent_correlation_id END,
+           t.depth, t.path, coalesce(r.event_count, 0) + coalesce(q.event_count, 0),
+           least(r.first_event_time, q.first_event_time), greatest(r.last_event_time, q.last_event_time),
+           greatest(r.risk_score, q.risk_score)
+      FROM tree t
+      LEFT JOIN audit.correlation_rollup r ON r.correlation_id = t.correlation_id
+      LEFT JOIN queued q ON q.correlation_id = t.correlation_id
+     WHERE r.correlation_id IS NOT NULL OR q.correlation_id IS NOT NULL
      ORDER BY t.path
 $$;
 
@@ -409,6 +487,7 @@ $$;
 -- Alerts fold repeats of their cause and record their acknowledgement.
 ALTER TABLE audit.audit_alerts ADD COLUMN occurrences integer NOT NULL DEFAULT 1,
     ADD COLUMN last_triggered_at timestamptz, ADD COLUMN acknowledgement_notes text;
+DROP INDEX audit.audit_alerts_status_idx, audit.audit_alerts_severity_idx;
 CREATE INDEX audit_alerts_open_cause_idx ON audit.audit_alerts (correlation_id, alert_type, title)
     WHERE status = 'open';
 
@@ -584,13 +663,17 @@ $$;
 CREATE TRIGGER detection_rules_customised BEFORE INSERT OR UPDATE ON audit.detection_rules
     FOR EACH ROW EXECUTE FUNCTION audit.detection_rules_customised();
 ALTER TABLE audit.detection_rules ENABLE ALWAYS TRIGGER detection_rules_customised;
+CREATE TRIGGER detection_rules_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON audit.detection_rules
+    FOR EACH STATEMENT EXECUTE FUNCTION audit.cached_table_changed();
+ALTER TABLE audit.detection_rules ENABLE ALWAYS TRIGGER detection_rules_changed;
 
 -- Triggers, as finalize.sql makes them.
 DO $$
 DECLARE
     t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['audit_events', 'audit_events_default', 'audit_events_archive', 'event_ids', 'redactions']
+    FOREACH t IN ARRAY ARRAY['audit_events', 'audit_events_default', 'audit_events_archive', 'event_ids', 'redactions',
+                             'correlation_rollup']
     LOOP
         EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE OR DELETE OR TRUNCATE ON audit.%I
                         FOR EACH STATEMENT EXECUTE FUNCTION audit.refuse_change()', t || '_append_only', t);
@@ -598,11 +681,6 @@ BEGIN
     END LOOP;
 END
 $$;
-CREATE TRIGGER audit_events_correlation_rollup
-    AFTER INSERT ON audit.audit_events
-    REFERENCING NEW TABLE AS new_events
-    FOR EACH STATEMENT EXECUTE FUNCTION audit.correlation_rollup();
-ALTER TABLE audit.audit_events ENABLE ALWAYS TRIGGER audit_events_correlation_rollup;
 
 -- Ownership and privileges, as finalize.sql gives them.
 GRANT CREATE ON SCHEMA audit TO auditlog_owner;
@@ -612,6 +690,8 @@ ALTER TABLE audit.audit_events_archive OWNER TO auditlog_owner;
 ALTER TABLE audit.event_ids OWNER TO auditlog_owner;
 ALTER TABLE audit.redactions OWNER TO auditlog_owner;
 ALTER TABLE audit.detection_rules OWNER TO auditlog_owner;
+ALTER TABLE audit.correlation_rollup OWNER TO auditlog_owner;
+ALTER VIEW audit.correlation_metadata OWNER TO auditlog_owner;
 ALTER VIEW audit.all_events OWNER TO auditlog_owner;
 ALTER FUNCTION audit_maintain_partitions() OWNER TO auditlog_owner;
 ALTER FUNCTION archive_audit_logs(integer) OWNER TO auditlog_owner;
@@ -626,13 +706,13 @@ ALTER FUNCTION generate_compliance_report(text, date, date, text) OWNER TO audit
 ALTER VIEW audit.recent_high_risk_events OWNER TO auditlog_owner;
 ALTER VIEW audit.open_alerts OWNER TO auditlog_owner;
 ALTER VIEW audit.integrity_status OWNER TO auditlog_owner;
-REVOKE ALL ON FUNCTION audit.detection_rules_customised() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION audit.detection_rules_customised() TO auditlog_owner;
+REVOKE ALL ON FUNCTION audit.detection_rules_customised(), audit.cached_table_changed() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION audit.detection_rules_customised(), audit.cached_table_changed() TO auditlog_owner;
 REVOKE ALL ON audit.detection_rules FROM PUBLIC;
 GRANT SELECT ON audit.detection_rules TO audit_reader;
 REVOKE ALL ON audit.audit_events, audit.audit_events_default, audit.audit_events_archive,
     audit.event_ids, audit.redactions, audit.all_events, audit.recent_high_risk_events,
-    audit.open_alerts, audit.integrity_status FROM PUBLIC;
+    audit.open_alerts, audit.integrity_status, audit.correlation_rollup, audit.correlation_metadata FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit.build_compliance_report(text, date, date, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION audit.build_compliance_report(text, date, date, text) TO auditlog_owner;
 REVOKE ALL ON FUNCTION audit_maintain_partitions(), archive_audit_logs(integer),
@@ -643,7 +723,7 @@ GRANT EXECUTE ON FUNCTION audit_maintain_partitions(), archive_audit_logs(intege
     redact_audit_event(uuid, text), redact_user_audit_events(bigint, text), purge_expired_audit_events() TO auditlog_owner;
 GRANT SELECT ON audit.audit_events, audit.audit_events_default, audit.audit_events_archive,
     audit.event_ids, audit.redactions, audit.all_events, audit.recent_high_risk_events,
-    audit.open_alerts, audit.integrity_status TO audit_reader;
+    audit.open_alerts, audit.integrity_status, audit.correlation_rollup, audit.correlation_metadata TO audit_reader;
 GRANT EXECUTE ON FUNCTION audit.event_integrity_hash(audit.audit_events) TO audit_reader;
 REVOKE ALL ON FUNCTION audit_correlation_events(text), find_related_correlations(text, integer),
     correlation_tree(text), analyze_correlation_flow(text), get_audit_statistics(date, date),
@@ -655,8 +735,8 @@ GRANT EXECUTE ON FUNCTION audit_correlation_events(text), find_related_correlati
     generate_compliance_report(text, date, date, text) TO audit_reader;
 
 -- pg_dump: the 0.1.0 table was dumped as the extension's configuration; now its partitions are,
--- and correlation_metadata (rows restored into partitions fire no roll-up).
-SELECT pg_catalog.pg_extension_config_dump('audit.correlation_metadata', '');
+-- and the correlation roll-up.
+SELECT pg_catalog.pg_extension_config_dump('audit.correlation_rollup', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.audit_events_default', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.event_ids', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.redactions', '');

@@ -18,7 +18,7 @@ DECLARE
     t text;
 BEGIN
     FOREACH t IN ARRAY ARRAY['audit_events', 'audit_events_default', 'audit_events_archive', 'event_ids', 'redactions',
-                             'field_access_audit', 'correlation_metadata',
+                             'field_access_audit', 'correlation_rollup',
                              'audit_log_integrity', 'compliance_report_cache', 'audit_alerts',
                              'unsealed_events', 'event_positions', 'verification_runs', 'checkpoints']
     LOOP
@@ -28,12 +28,6 @@ BEGIN
     END LOOP;
 END
 $$;
-
-CREATE TRIGGER audit_events_correlation_rollup
-    AFTER INSERT ON audit.audit_events
-    REFERENCING NEW TABLE AS new_events
-    FOR EACH STATEMENT EXECUTE FUNCTION audit.correlation_rollup();
-ALTER TABLE audit.audit_events ENABLE ALWAYS TRIGGER audit_events_correlation_rollup;
 
 -- A changed or added event type is the DBA's; a restored one replaces the shipped row it names.
 CREATE FUNCTION audit.event_types_customised() RETURNS trigger
@@ -49,9 +43,9 @@ $$;
 CREATE TRIGGER event_types_customised BEFORE INSERT OR UPDATE ON audit.event_types
     FOR EACH ROW EXECUTE FUNCTION audit.event_types_customised();
 -- audit_log() caches the taxonomy in each backend; any change tells every backend to reload it.
-CREATE TRIGGER event_types_taxonomy_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON audit.event_types
-    FOR EACH STATEMENT EXECUTE FUNCTION audit.taxonomy_changed();
-ALTER TABLE audit.event_types ENABLE ALWAYS TRIGGER event_types_taxonomy_changed;
+CREATE TRIGGER event_types_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON audit.event_types
+    FOR EACH STATEMENT EXECUTE FUNCTION audit.cached_table_changed();
+ALTER TABLE audit.event_types ENABLE ALWAYS TRIGGER event_types_changed;
 ALTER TABLE audit.event_types ENABLE ALWAYS TRIGGER event_types_customised;
 
 -- Likewise a shipped detection rule a DBA changes becomes the DBA's, and pg_dump keeps it.
@@ -68,6 +62,10 @@ $$;
 CREATE TRIGGER detection_rules_customised BEFORE INSERT OR UPDATE ON audit.detection_rules
     FOR EACH ROW EXECUTE FUNCTION audit.detection_rules_customised();
 ALTER TABLE audit.detection_rules ENABLE ALWAYS TRIGGER detection_rules_customised;
+-- audit_log() caches the rules in each backend too; a change applies to the next call everywhere.
+CREATE TRIGGER detection_rules_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON audit.detection_rules
+    FOR EACH STATEMENT EXECUTE FUNCTION audit.cached_table_changed();
+ALTER TABLE audit.detection_rules ENABLE ALWAYS TRIGGER detection_rules_changed;
 
 -- For schedulers (pg_cron): verify what was sealed within p_window, keep the result, and fail
 -- loudly. The run and its alert are committed before the error is raised, so a failed run is
@@ -109,7 +107,8 @@ ALTER TABLE audit.event_ids OWNER TO auditlog_owner;
 ALTER TABLE audit.redactions OWNER TO auditlog_owner;
 ALTER VIEW audit.all_events OWNER TO auditlog_owner;
 ALTER TABLE audit.field_access_audit OWNER TO auditlog_owner;
-ALTER TABLE audit.correlation_metadata OWNER TO auditlog_owner;
+ALTER TABLE audit.correlation_rollup OWNER TO auditlog_owner;
+ALTER VIEW audit.correlation_metadata OWNER TO auditlog_owner;
 ALTER TABLE audit.audit_log_integrity OWNER TO auditlog_owner;
 ALTER TABLE audit.compliance_report_cache OWNER TO auditlog_owner;
 ALTER TABLE audit.audit_alerts OWNER TO auditlog_owner;
@@ -173,9 +172,8 @@ GRANT EXECUTE ON FUNCTION audit_correlation_events(text), find_related_correlati
     generate_compliance_report(text, date, date, text) TO audit_reader;
 
 -- pg_dump: audit rows are data, not extension objects, and must be dumped. Partitions made later
--- are not part of the extension and are dumped whole, as any table; their rows are restored
--- into them directly, which fires no roll-up, so correlation_metadata is dumped too.
-SELECT pg_catalog.pg_extension_config_dump('audit.correlation_metadata', '');
+-- are not part of the extension and are dumped whole, as any table.
+SELECT pg_catalog.pg_extension_config_dump('audit.correlation_rollup', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.audit_events_default', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.event_ids', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.redactions', '');

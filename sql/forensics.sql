@@ -42,23 +42,42 @@ LANGUAGE sql STABLE SET search_path = audit, pg_catalog, pg_temp AS $$
 $$;
 
 -- A correlation and every correlation under it (parent_correlation_id links), depth first.
+-- Links come from both parts of correlation_metadata: the roll-up's (through its parent index)
+-- and, for correlations it has no parent for, the queue's (read once).
 CREATE FUNCTION correlation_tree(p_root text)
 RETURNS TABLE (correlation_id text, parent_correlation_id text, depth integer, path text[],
                event_count bigint, first_event_time timestamptz, last_event_time timestamptz,
                risk_score integer)
 LANGUAGE sql STABLE SET search_path = audit, pg_catalog, pg_temp AS $$
-    WITH RECURSIVE tree AS (
-        SELECT m.correlation_id, m.parent_correlation_id, 0 AS depth, ARRAY[m.correlation_id] AS path
-          FROM audit.correlation_metadata m WHERE m.correlation_id = p_root
+    WITH RECURSIVE queued AS MATERIALIZED (
+        SELECT u.correlation_id, min(u.parent_correlation_id) AS parent_correlation_id,
+               min(u."timestamp") AS first_event_time, max(u."timestamp") AS last_event_time,
+               count(*) AS event_count, max(u.risk_score) AS risk_score,
+               NOT EXISTS (SELECT FROM audit.correlation_rollup r
+                            WHERE r.correlation_id = u.correlation_id
+                              AND r.parent_correlation_id IS NOT NULL) AS parent_is_queued
+          FROM audit.unsealed_events u GROUP BY u.correlation_id
+    ), tree AS (
+        SELECT p_root AS correlation_id, NULL::text AS parent_correlation_id, 0 AS depth, ARRAY[p_root] AS path
         UNION ALL
-        SELECT c.correlation_id, c.parent_correlation_id, t.depth + 1, t.path || c.correlation_id
-          FROM audit.correlation_metadata c
-          JOIN tree t ON c.parent_correlation_id = t.correlation_id
-         WHERE c.correlation_id <> ALL (t.path)   -- a cycle of links stops here
+        SELECT l.correlation_id, l.parent_correlation_id, t.depth + 1, t.path || l.correlation_id
+          FROM tree t
+          JOIN (SELECT r.correlation_id, r.parent_correlation_id FROM audit.correlation_rollup r
+                UNION ALL
+                SELECT q.correlation_id, q.parent_correlation_id FROM queued q WHERE q.parent_is_queued) l
+            ON l.parent_correlation_id = t.correlation_id
+         WHERE l.correlation_id <> ALL (t.path)   -- a cycle of links stops here
     )
-    SELECT t.correlation_id, t.parent_correlation_id, t.depth, t.path, m.event_count,
-           m.first_event_time, m.last_event_time, m.risk_score
-      FROM tree t JOIN audit.correlation_metadata m USING (correlation_id)
+    SELECT t.correlation_id,
+           CASE WHEN t.depth = 0 THEN coalesce(r.parent_correlation_id, q.parent_correlation_id)
+                ELSE t.parent_correlation_id END,
+           t.depth, t.path, coalesce(r.event_count, 0) + coalesce(q.event_count, 0),
+           least(r.first_event_time, q.first_event_time), greatest(r.last_event_time, q.last_event_time),
+           greatest(r.risk_score, q.risk_score)
+      FROM tree t
+      LEFT JOIN audit.correlation_rollup r ON r.correlation_id = t.correlation_id
+      LEFT JOIN queued q ON q.correlation_id = t.correlation_id
+     WHERE r.correlation_id IS NOT NULL OR q.correlation_id IS NOT NULL
      ORDER BY t.path
 $$;
 

@@ -202,35 +202,58 @@ CREATE INDEX field_access_audit_field_path_idx ON audit.field_access_audit (fiel
 CREATE INDEX field_access_audit_resource_idx ON audit.field_access_audit (resource_type, resource_id);
 CREATE INDEX field_access_audit_time_brin ON audit.field_access_audit USING brin ("timestamp");
 
--- Derived from audit_events by the statement trigger audit.correlation_rollup(); rebuilt by it
--- when a dump is restored, so pg_dump does not carry it.
-CREATE TABLE audit.correlation_metadata (
+-- The seed's correlation_metadata, in two parts: correlation_rollup holds what the seals rolled
+-- up (each seal adds the events it takes, see extension/src/correlation.rs), and the view
+-- audit.correlation_metadata adds the events still queued, so it counts every committed event.
+CREATE TABLE audit.correlation_rollup (
     correlation_id        text PRIMARY KEY,
     parent_correlation_id text,
-    operation_type        text NOT NULL DEFAULT 'audit_event',
-    created_at            timestamptz NOT NULL DEFAULT now(),
-    first_event_time      timestamptz,
-    last_event_time       timestamptz,
-    event_count           bigint NOT NULL DEFAULT 0,
-    risk_score            integer NOT NULL DEFAULT 0,
-    status                text NOT NULL DEFAULT 'active',
-    metadata              jsonb NOT NULL DEFAULT '{}'
+    created_at            timestamptz NOT NULL,
+    first_event_time      timestamptz NOT NULL,
+    last_event_time       timestamptz NOT NULL,
+    event_count           bigint NOT NULL,
+    risk_score            integer NOT NULL
 );
-CREATE INDEX correlation_metadata_parent_idx ON audit.correlation_metadata (parent_correlation_id);
-CREATE INDEX correlation_metadata_created_at_idx ON audit.correlation_metadata (created_at);
-CREATE INDEX correlation_metadata_status_idx ON audit.correlation_metadata (status);
+CREATE INDEX correlation_rollup_parent_idx ON audit.correlation_rollup (parent_correlation_id);
+CREATE INDEX correlation_rollup_created_at_idx ON audit.correlation_rollup (created_at);
 
 -- Sealing (see extension/src/seal.rs). Events wait in unsealed_events until a seal gives them
 -- gapless positions in event_positions and records a batch in audit_log_integrity: a Merkle root
 -- over the batch's leaves, chained to the previous batch.
 -- No index: the sealer reads and empties the whole queue. The hashes are the ones the seal
--- records, computed by audit_log() so that sealing reads nothing else.
+-- records, and the rest is what the correlation roll-up needs, all written by audit_log() so
+-- that sealing reads nothing else.
 CREATE TABLE audit.unsealed_events (
-    event_id            uuid NOT NULL,
-    "timestamp"         timestamptz NOT NULL,
-    event_hash          bytea NOT NULL,
-    classification_hash bytea NOT NULL
+    event_id              uuid NOT NULL,
+    "timestamp"           timestamptz NOT NULL,
+    event_hash            bytea NOT NULL,
+    classification_hash   bytea NOT NULL,
+    correlation_id        text NOT NULL,
+    parent_correlation_id text,
+    risk_score            integer NOT NULL
 );
+
+-- Rolled up and still queued together: a filter on correlation_id reaches both parts. The
+-- parent is the first one rolled up, else the least queued one, as the roll-up decides.
+CREATE VIEW audit.correlation_metadata AS
+    SELECT correlation_id,
+           coalesce(min(parent_correlation_id) FILTER (WHERE rolled_up), min(parent_correlation_id))
+               AS parent_correlation_id,
+           'audit_event'::text AS operation_type,
+           coalesce(min(created_at), min(first_event_time)) AS created_at,
+           min(first_event_time) AS first_event_time,
+           max(last_event_time) AS last_event_time,
+           sum(event_count)::bigint AS event_count,
+           max(risk_score) AS risk_score,
+           'active'::text AS status,
+           '{}'::jsonb AS metadata
+      FROM (SELECT correlation_id, parent_correlation_id, created_at, first_event_time,
+                   last_event_time, event_count, risk_score, true AS rolled_up
+              FROM audit.correlation_rollup
+            UNION ALL
+            SELECT correlation_id, parent_correlation_id, NULL, "timestamp", "timestamp", 1, risk_score, false
+              FROM audit.unsealed_events) c
+     GROUP BY correlation_id;
 
 CREATE TABLE audit.event_positions (
     position            bigint PRIMARY KEY,
@@ -320,10 +343,10 @@ CREATE TABLE audit.audit_alerts (
     acknowledgement_notes text
 );
 CREATE INDEX audit_alerts_correlation_id_idx ON audit.audit_alerts (correlation_id);
-CREATE INDEX audit_alerts_status_idx ON audit.audit_alerts (status);
-CREATE INDEX audit_alerts_severity_idx ON audit.audit_alerts (severity);
 CREATE INDEX audit_alerts_triggered_at_idx ON audit.audit_alerts (triggered_at);
 -- Where a repeat of an alert's cause finds the open alert it folds into: one entry per open
--- alert, so the lookup costs the same however many alerts there are.
+-- alert, so the lookup costs the same however many alerts there are. It also serves the open
+-- alerts (status = 'open'); the seed's indexes on status and severity, which match most rows,
+-- are left out: each cost every alert an insert.
 CREATE INDEX audit_alerts_open_cause_idx ON audit.audit_alerts (correlation_id, alert_type, title)
     WHERE status = 'open';

@@ -44,7 +44,10 @@ pub struct Rule {
     pub escalate_to: Option<String>,
     pub add_tags: Vec<String>,
     pub raise_alert: bool,
-    /// SHA-256 of the row as read: tells one version of a rule from another.
+    /// The row version (its xmin): a rule changed, or disabled and enabled again, counts afresh.
+    #[serde(default)]
+    pub row_version: u32,
+    /// SHA-256 of the row as read, its version included: tells one version of a rule from another.
     #[serde(skip)]
     pub fingerprint: [u8; 32],
 }
@@ -68,11 +71,20 @@ impl Group<'_> {
     }
 }
 
-/// Reads the enabled rules from their rows as JSON (`to_jsonb` of `audit.detection_rules`).
-/// `scope` names the events they count (a database's audit table): windows kept for one scope
-/// never count in another.
-pub fn rules_from_json(scope: &str, rows: Vec<Value>) -> Result<Vec<Rule>, String> {
-    rows.into_iter()
+/// The enabled rules of one scope: the events of one database's audit table.
+pub struct RuleSet {
+    /// The version (xmin) of the scope's audit table as made: a rule of the same version was
+    /// made with it, and so counts every event the table ever held.
+    pub scope_version: u32,
+    pub rules: Vec<Rule>,
+}
+
+/// Reads the enabled rules from their rows as JSON (`to_jsonb` of `audit.detection_rules`, with
+/// `row_version`). `scope` names the events they count (a database's audit table): windows kept
+/// for one scope never count in another.
+pub fn rules_from_json(scope: &str, scope_version: u32, rows: Vec<Value>) -> Result<RuleSet, String> {
+    let rules = rows
+        .into_iter()
         .map(|row| {
             let fingerprint = Sha256::new()
                 .chain_update(scope.as_bytes())
@@ -86,7 +98,11 @@ pub fn rules_from_json(scope: &str, rows: Vec<Value>) -> Result<Vec<Rule>, Strin
                 ..rule
             })
         })
-        .collect()
+        .collect::<Result<_, String>>()?;
+    Ok(RuleSet {
+        scope_version,
+        rules,
+    })
 }
 
 /// The low 64 bits of an event id (UUIDv7's random ones): enough to tell a group's events apart.
@@ -271,7 +287,7 @@ mod tests {
             "threshold": threshold, "window_seconds": window, "after_hours_only": false,
             "escalate_to": "critical", "add_tags": [], "raise_alert": true, "builtin": false,
         });
-        rules_from_json("test", vec![row]).unwrap().remove(0)
+        rules_from_json("test", 0, vec![row]).unwrap().rules.remove(0)
     }
 
     fn group_by_name(g: GroupBy) -> &'static str {
@@ -443,9 +459,15 @@ mod tests {
                    "after_hours_only": false, "escalate_to": null, "add_tags": [],
                    "raise_alert": true})
         };
-        let in_db = |scope| rules_from_json(scope, vec![row(2)]).unwrap().remove(0);
+        let in_db = |scope| rules_from_json(scope, 0, vec![row(2)]).unwrap().rules.remove(0);
         assert_eq!(in_db("1:2").group_key(&g), in_db("1:2").group_key(&g));
         assert_ne!(in_db("1:2").group_key(&g), in_db("1:3").group_key(&g));
+        // Disabled and enabled again, or changed: a new row version, which counts afresh.
+        let mut again = row(2);
+        again["row_version"] = json!(7);
+        let again = rules_from_json("1:2", 0, vec![again]).unwrap().rules.remove(0);
+        assert_eq!(again.row_version, 7);
+        assert_ne!(in_db("1:2").group_key(&g), again.group_key(&g));
     }
 
     #[test]

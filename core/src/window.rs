@@ -41,6 +41,15 @@ pub struct Window {
     pub fired: Entry,
 }
 
+/// What became of the transaction that logged an entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Committed,
+    Aborted,
+    /// Still running (or this very transaction): its events count.
+    Open,
+}
+
 /// What a count found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -124,6 +133,14 @@ impl Window {
         self.key == [0; 16]
     }
 
+    /// The latest time of anything it holds: an event, or the rule's last firing.
+    pub fn newest_us(&self) -> i64 {
+        self.entries()
+            .iter()
+            .map(|e| e.at_us)
+            .fold(self.fired.at_us, i64::max)
+    }
+
     pub fn entries(&self) -> &[Entry] {
         &self.entries[..self.len as usize]
     }
@@ -136,6 +153,35 @@ impl Window {
     /// that did not roll back: a burst going on rather than a new one.
     pub fn burst_going_on(&self, count: &Count, mut live: impl FnMut(u32) -> bool) -> bool {
         self.fired.at_us > count.from_us && self.fired.at_us <= count.at_us && live(self.fired.xid)
+    }
+
+    /// Drops the entries (and the firing) of transactions that rolled back, and marks those of
+    /// committed ones as known, so that each transaction is looked up until it ends rather than
+    /// on every count. What is left counts: committed, or still open.
+    pub fn settle(&mut self, mut outcome: impl FnMut(u32) -> Outcome) {
+        let mut settle = |e: &mut Entry| {
+            if e.xid == 0 {
+                return true;
+            }
+            match outcome(e.xid) {
+                Outcome::Committed => e.xid = 0,
+                Outcome::Aborted => return false,
+                Outcome::Open => {}
+            }
+            true
+        };
+        let mut kept = 0;
+        for i in 0..self.len as usize {
+            let mut e = self.entries[i];
+            if settle(&mut e) {
+                self.entries[kept] = e;
+                kept += 1;
+            }
+        }
+        self.len = kept as u32;
+        if self.fired.at_us != i64::MIN && !settle(&mut self.fired) {
+            self.fired = Window::EMPTY.fired;
+        }
     }
 
     /// Remembers that the rule fired on an event at `at_us`.
@@ -175,6 +221,26 @@ impl Window {
             self.entries[oldest] = e;
         }
     }
+}
+
+/// Which of a group's candidate slots a new window takes: an empty one, else one whose events can
+/// no longer count at `now_us`, else the one least recently used (its newest event the oldest:
+/// a busy group keeps its window, however short its rule's). Returns its place among them and,
+/// when the window it drops could still count, the newest time that window held: up to then, the
+/// table of windows no longer knows every event of a group it has no window for.
+pub fn slot_for_new<'a>(
+    candidates: impl IntoIterator<Item = &'a Window>,
+    now_us: i64,
+) -> Option<(usize, Option<i64>)> {
+    let (place, w) = candidates.into_iter().enumerate().min_by_key(|(_, w)| {
+        if w.is_empty_slot() || w.expires_us < now_us {
+            i64::MIN
+        } else {
+            w.newest_us()
+        }
+    })?;
+    let live = !w.is_empty_slot() && w.expires_us >= now_us;
+    Some((place, live.then(|| w.newest_us())))
 }
 
 #[cfg(test)]
@@ -283,6 +349,41 @@ mod tests {
     }
 
     #[test]
+    fn settling_drops_rolled_back_events_and_remembers_committed_ones() {
+        let mut w = Window::new([1; 16], 0);
+        for k in 1..=4u32 {
+            w.record(
+                Entry {
+                    xid: k,
+                    ..entry(k as i64, k as u64)
+                },
+                W,
+            );
+        }
+        w.mark_fired(4_000_000, 4);
+        let mut asked = Vec::new();
+        w.settle(|xid| {
+            asked.push(xid);
+            match xid {
+                1 => Outcome::Committed,
+                2 | 4 => Outcome::Aborted,
+                _ => Outcome::Open,
+            }
+        });
+        assert_eq!(asked, [1, 2, 3, 4, 4]);
+        let keys: Vec<(u64, u32)> = w.entries().iter().map(|e| (e.key, e.xid)).collect();
+        assert_eq!(keys, [(1, 0), (3, 3)]);
+        assert_eq!(w.fired.at_us, i64::MIN, "the firing rolled back");
+        // Settled once: a committed entry is not looked up again.
+        asked.clear();
+        w.settle(|xid| {
+            asked.push(xid);
+            Outcome::Open
+        });
+        assert_eq!(asked, [3]);
+    }
+
+    #[test]
     fn a_burst_goes_on_while_the_rule_fired_within_the_range() {
         let mut w = Window::new([1; 16], 0);
         let c = count(100, 160, 1, None);
@@ -296,6 +397,27 @@ mod tests {
         );
         w.mark_fired(110_000_000, 8);
         assert_eq!(w.fired.at_us, 120_000_000, "the latest is kept");
+    }
+
+    #[test]
+    fn a_new_window_takes_a_free_or_expired_slot_before_dropping_a_live_one() {
+        let mut live = Window::new([1; 16], 0);
+        live.record(entry(100, 1), W);
+        let mut expired = Window::new([2; 16], 0);
+        expired.record(entry(10, 2), 1_000_000);
+        let mut later = Window::new([3; 16], 0);
+        later.record(entry(140, 3), 1_000_000);
+        let now = 140_500_000;
+        assert_eq!(slot_for_new(&[live, Window::EMPTY, later], now), Some((1, None)));
+        assert_eq!(slot_for_new(&[live, expired, later], now), Some((1, None)));
+        // Only live ones: the least recently used goes, though the other expires sooner, and
+        // what it knew up to is lost.
+        live.mark_fired(120_000_000, 0);
+        assert_eq!(
+            slot_for_new(&[later, live], now),
+            Some((1, Some(120_000_000)))
+        );
+        assert_eq!(slot_for_new(&[], now), None);
     }
 
     #[test]

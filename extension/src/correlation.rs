@@ -1,97 +1,95 @@
-//! `audit.correlation_metadata`: first and last event time, exact count, highest risk and the
-//! parent link of every correlation, kept by the statement trigger on `audit.audit_events`.
+//! `audit.correlation_metadata` (seed 4.1): first and last event time, exact count, highest risk
+//! and parent link of every correlation.
 //!
-//! One upsert per correlation per statement: exact under concurrent writers (ON CONFLICT takes
-//! the row lock), and rows are locked in correlation_id order so two multi-row writers cannot
-//! deadlock. audit_log() writes one row per statement; it upserts that row from its own values
-//! and the trigger leaves the statement alone, which spares the transition-table scan that cost
-//! more than the upsert.
+//! Writers never touch a correlation's row. Each seal rolls the events it takes into
+//! `audit.correlation_rollup` (one upsert per correlation, in correlation order), and the view
+//! `audit.correlation_metadata` adds the events still waiting in the queue, so a reader sees every
+//! committed event at once. A synchronous upsert per event cost a second write and, worse, held
+//! the correlation's row lock until the writer committed, so concurrent writers of one
+//! correlation waited on each other.
 
 use crate::internal::with_internal;
-use crate::spi_cache::prepared;
-use auditlog_core::hash::StoredEvent;
-use pgrx::datum::DatumWithOid;
-use pgrx::pg_sys::{self, PgOid};
+use crate::store::unix_us_to_pg;
+use pgrx::datum::TimestampWithTimeZone;
 use pgrx::spi::{SpiClient, SpiResult};
-use pgrx::PgTrigger;
-use std::cell::Cell;
+use std::collections::BTreeMap;
 
-macro_rules! rollup {
-    ($select:literal) => {
-        concat!(
-            "INSERT INTO audit.correlation_metadata AS m
-                (correlation_id, parent_correlation_id, created_at, first_event_time,
-                 last_event_time, event_count, risk_score) ",
-            $select,
-            " ON CONFLICT (correlation_id) DO UPDATE SET
-                parent_correlation_id = coalesce(m.parent_correlation_id, excluded.parent_correlation_id),
-                first_event_time = least(m.first_event_time, excluded.first_event_time),
-                last_event_time = greatest(m.last_event_time, excluded.last_event_time),
-                event_count = m.event_count + excluded.event_count,
-                risk_score = greatest(m.risk_score, excluded.risk_score)"
-        )
-    };
+const ROLL_UP: &str = "
+    INSERT INTO audit.correlation_rollup AS m
+        (correlation_id, parent_correlation_id, created_at, first_event_time, last_event_time,
+         event_count, risk_score)
+    SELECT c, p, f, f, l, n, r
+      FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::int8[], $6::int4[])
+           AS u(c, p, f, l, n, r)
+    ON CONFLICT (correlation_id) DO UPDATE SET
+        parent_correlation_id = coalesce(m.parent_correlation_id, excluded.parent_correlation_id),
+        first_event_time = least(m.first_event_time, excluded.first_event_time),
+        last_event_time = greatest(m.last_event_time, excluded.last_event_time),
+        event_count = m.event_count + excluded.event_count,
+        risk_score = greatest(m.risk_score, excluded.risk_score)";
+
+/// One queued event, as the roll-up needs it.
+pub struct Queued {
+    pub correlation_id: String,
+    pub parent_correlation_id: Option<String>,
+    pub at_us: i64,
+    pub risk_score: i32,
 }
 
-const FROM_STATEMENT: &str = rollup!(
-    "SELECT correlation_id, min(parent_correlation_id), min(\"timestamp\"), min(\"timestamp\"),
-            max(\"timestamp\"), count(*), coalesce(max((classification ->> 'risk_score')::int), 0)
-       FROM new_events GROUP BY correlation_id ORDER BY correlation_id"
-);
-const FROM_EVENT: &str = rollup!("SELECT $1, $2, $3, $3, $3, 1, $4");
-
-thread_local! {
-    /// Set while audit_log() inserts an event it rolls up itself.
-    static ROLLED_UP: Cell<bool> = const { Cell::new(false) };
+#[derive(Default)]
+struct Totals {
+    parent: Option<String>,
+    first_us: i64,
+    last_us: i64,
+    count: i64,
+    risk: i32,
 }
 
-/// The trigger's work: rolls up the statement's rows, unless audit_log() already did.
-pub fn rollup_statement(trigger: &PgTrigger<'_>) -> SpiResult<()> {
-    if ROLLED_UP.with(Cell::get) {
+/// Adds `events` (taken from the queue by a seal) to their correlations' rows.
+pub fn roll_up(client: &mut SpiClient<'_>, events: &[Queued]) -> SpiResult<()> {
+    // Sorted by correlation: rows are locked in one order by every sealer.
+    let mut totals: BTreeMap<&str, Totals> = BTreeMap::new();
+    for e in events {
+        let t = totals
+            .entry(e.correlation_id.as_str())
+            .or_insert_with(|| Totals {
+                first_us: e.at_us,
+                last_us: e.at_us,
+                ..Totals::default()
+            });
+        // The least parent, as the view takes the least over the queue.
+        t.parent = match (t.parent.take(), &e.parent_correlation_id) {
+            (Some(a), Some(b)) => Some(a.min(b.clone())),
+            (a, b) => a.or_else(|| b.clone()),
+        };
+        t.first_us = t.first_us.min(e.at_us);
+        t.last_us = t.last_us.max(e.at_us);
+        t.count += 1;
+        t.risk = t.risk.max(e.risk_score);
+    }
+    if totals.is_empty() {
         return Ok(());
     }
-    let data = trigger.trigger_data() as *const _ as *mut pg_sys::TriggerData;
-    pgrx::spi::Spi::connect_mut(|client| {
-        // Makes the transition table `new_events` visible to the query, as PL/pgSQL does.
-        // SAFETY: the trigger data is valid for the duration of this call.
-        unsafe { pg_sys::SPI_register_trigger_data(data) };
-        let plan = prepared(client, FROM_STATEMENT, &[])?;
-        with_internal(|| client.update(&*plan, None, &[]))?;
-        Ok(())
-    })
-}
-
-/// Runs `insert`, the statement that stores `e`, and rolls `e` up in its place.
-pub fn insert_rolled_up(
-    client: &mut SpiClient<'_>,
-    e: &StoredEvent,
-    risk_score: i32,
-    insert: impl FnOnce(&mut SpiClient<'_>) -> SpiResult<()>,
-) -> SpiResult<()> {
-    struct Reset(bool);
-    impl Drop for Reset {
-        fn drop(&mut self) {
-            ROLLED_UP.with(|r| r.set(self.0));
-        }
-    }
-    {
-        let _reset = Reset(ROLLED_UP.with(|r| r.replace(true)));
-        insert(client)?;
-    }
-    let t = PgOid::BuiltIn(pg_sys::BuiltinOid::TEXTOID);
-    let types = [
-        t,
-        t,
-        PgOid::BuiltIn(pg_sys::BuiltinOid::TIMESTAMPTZOID),
-        PgOid::BuiltIn(pg_sys::BuiltinOid::INT4OID),
-    ];
-    let plan = prepared(client, FROM_EVENT, &types)?;
-    let args: [DatumWithOid; 4] = [
-        e.correlation_id.as_str().into(),
-        e.parent_correlation_id.as_deref().into(),
-        crate::store::unix_us_to_pg(e.timestamp_us).into(),
-        risk_score.into(),
-    ];
-    with_internal(|| client.update(&*plan, None, &args))?;
+    let ts = |us: i64| -> TimestampWithTimeZone { unix_us_to_pg(us) };
+    let ids: Vec<&str> = totals.keys().copied().collect();
+    let parents: Vec<Option<&str>> = totals.values().map(|t| t.parent.as_deref()).collect();
+    let firsts: Vec<_> = totals.values().map(|t| ts(t.first_us)).collect();
+    let lasts: Vec<_> = totals.values().map(|t| ts(t.last_us)).collect();
+    let counts: Vec<i64> = totals.values().map(|t| t.count).collect();
+    let risks: Vec<i32> = totals.values().map(|t| t.risk).collect();
+    with_internal(|| {
+        client.update(
+            ROLL_UP,
+            None,
+            &[
+                ids.into(),
+                parents.into(),
+                firsts.into(),
+                lasts.into(),
+                counts.into(),
+                risks.into(),
+            ],
+        )
+    })?;
     Ok(())
 }

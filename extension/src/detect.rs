@@ -1,58 +1,97 @@
 //! Detection rules as events arrive (`audit.detection_rules`; what a rule says is decided in
 //! `auditlog_core::detect`). Each rule counts an event's groups (its user, address or
-//! correlation) in their windows: in shared memory when auditlog is preloaded
-//! (`crate::windows`), else in windows this call seeds from the table. A window is seeded from
-//! the table once; when it cannot tell, the table is counted instead.
+//! correlation) in their windows: in shared memory (`crate::windows`), or, where there is none,
+//! in windows this call seeds from the table. A window is seeded from the table only when the
+//! shared ones cannot tell; when a window cannot tell, the table is counted instead.
 
 use crate::spi_cache::prepared;
 use crate::store::{pg_to_unix_us, unix_us_to_pg};
-use auditlog_core::detect::{rules_from_json, Firing, Group, Measure, Rule};
+use auditlog_core::detect::{rules_from_json, Firing, Group, Measure, Rule, RuleSet};
 use auditlog_core::event::Draft;
-use auditlog_core::window::{Count, Entry, Verdict, Window, CAPACITY};
+use auditlog_core::window::{Count, Entry, Outcome, Verdict, Window, CAPACITY};
 use pgrx::datum::{JsonB, TimestampWithTimeZone};
 use pgrx::pg_sys::{self, PgOid};
 use pgrx::spi::{SpiClient, SpiResult};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
 
 thread_local! {
-    /// The enabled rules, read again at most once a second: a DBA's change applies within one.
-    static RULES: RefCell<Option<(Instant, Rc<Vec<Rule>>)>> = const { RefCell::new(None) };
+    /// The enabled rules as this backend read them, until audit.detection_rules changes.
+    static RULES: RefCell<Option<Rc<RuleSet>>> = const { RefCell::new(None) };
+    static RULES_RELID: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::InvalidOid) };
 }
 
-/// The enabled rules, as this backend last read them.
-pub fn rules(client: &SpiClient<'_>) -> SpiResult<Rc<Vec<Rule>>> {
-    if let Some(r) = RULES.with(|c| {
-        c.borrow()
-            .as_ref()
-            .filter(|(at, _)| at.elapsed() < Duration::from_secs(1))
-            .map(|(_, r)| r.clone())
-    }) {
+/// Registers the invalidation callback; once per backend, from `_PG_init`. A change to the
+/// rules (its trigger) or dropping their table tells every backend to read them again.
+pub fn init() {
+    unsafe extern "C-unwind" fn on_relcache(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+        if relid == pg_sys::InvalidOid || relid == RULES_RELID.with(Cell::get) {
+            RULES.with(|r| r.borrow_mut().take());
+        }
+    }
+    // SAFETY: called from _PG_init, in the backend's main thread.
+    unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache), pg_sys::Datum::from(0)) };
+}
+
+/// The enabled rules, as committed when this call began.
+pub fn rules(client: &SpiClient<'_>) -> SpiResult<Rc<RuleSet>> {
+    // SAFETY: takes in the invalidations sent since, as taking a new lock would: a rule changed
+    // by a transaction that committed before this call applies to this call's events.
+    unsafe { pg_sys::AcceptInvalidationMessages() };
+    if let Some(r) = RULES.with(|c| c.borrow().clone()) {
         return Ok(r);
     }
     // The scope: this database's audit table, which a new CREATE EXTENSION makes anew.
     let found = client.select(
-        "SELECT coalesce(jsonb_agg(to_jsonb(r)), '[]'),
+        "SELECT coalesce(jsonb_agg(to_jsonb(r) || jsonb_build_object('row_version', r.xmin::text::bigint)), '[]'),
                 (SELECT oid FROM pg_database WHERE datname = current_database()) || ':' ||
-                'audit.audit_events'::regclass::oid
+                'audit.audit_events'::regclass::oid,
+                (SELECT xmin::text::bigint FROM pg_class WHERE oid = 'audit.audit_events'::regclass),
+                'audit.detection_rules'::regclass::oid
            FROM audit.detection_rules r WHERE enabled",
         Some(1),
         &[],
     )?;
-    let (rows, scope): (Option<JsonB>, Option<String>) = found.first().get_two()?;
-    let rows = match rows.map(|j| j.0) {
+    let row = found.first();
+    let rows = match row.get::<JsonB>(1)?.map(|j| j.0) {
         Some(serde_json::Value::Array(rows)) => rows,
         _ => Vec::new(),
     };
+    let scope: String = row.get(2)?.unwrap_or_default();
+    let scope_version = row.get::<i64>(3)?.unwrap_or_default() as u32;
+    let relid = row.get::<pg_sys::Oid>(4)?.unwrap_or(pg_sys::InvalidOid);
+    RULES_RELID.with(|r| r.set(relid));
     let parsed = Rc::new(
-        rules_from_json(&scope.unwrap_or_default(), rows).unwrap_or_else(|e| {
+        rules_from_json(&scope, scope_version, rows).unwrap_or_else(|e| {
             pgrx::error!("audit.detection_rules holds a rule that cannot be read: {e}")
         }),
     );
-    RULES.with(|c| *c.borrow_mut() = Some((Instant::now(), parsed.clone())));
+    RULES.with(|c| *c.borrow_mut() = Some(parsed.clone()));
     Ok(parsed)
+}
+
+/// Since when the shared windows hold every event a rule version counts, worked out when the
+/// version is first seen. Every call reads the rules as committed when it begins, so a version
+/// misses only the events logged before it was committed, all before it is first seen (allowing
+/// a second for the commit's invalidation to reach every backend). A version made with its
+/// scope's audit table counts every event logged in the scope: it misses none if the table was
+/// made after the windows, else only those logged before the windows were made, as does a
+/// version committed before them.
+fn horizon(set: &RuleSet, r: &Rule, now_us: i64) -> i64 {
+    use crate::windows::{made_relative_to, Made};
+    let key: [u8; 16] = r.fingerprint[..16].try_into().expect("16 of 32 bytes");
+    if let Some(h) = crate::windows::horizon(key) {
+        return h;
+    }
+    let with_table = r.row_version == set.scope_version;
+    let from = match made_relative_to(r.row_version) {
+        Made::Before if with_table => i64::MIN,
+        _ if with_table => crate::windows::made_us(),
+        Made::After => crate::windows::made_us(),
+        _ => now_us.saturating_add(1_000_000),
+    };
+    crate::windows::register_horizon(key, from)
 }
 
 /// The windows of one audit_log() or audit_log_batch() call: the shared ones hold every
@@ -92,8 +131,15 @@ fn stored(
     } else {
         ""
     };
-    let filter =
-        format!("{column} = $1{cast} AND \"timestamp\" > $2 AND \"timestamp\" <= $3 {of_types}");
+    // The time range is written as (column, timestamp) row comparisons, which only the group's
+    // (column, timestamp) index can use: the kept plan reads that index whatever the statistics
+    // were when it was made (on a new table, the time index, or the user index for a count of
+    // users, looked as cheap, and those read every recent event). The price: no partition is
+    // pruned, one index descent each.
+    let filter = format!(
+        "{column} = $1{cast} AND ({column}, \"timestamp\") > ($1{cast}, $2)
+         AND ({column}, \"timestamp\") <= ($1{cast}, $3) {of_types}"
+    );
     let sql = match r.measure {
         Measure::Events => format!(
             "SELECT \"timestamp\", event_id, user_id, classification -> 'tags' ? $4
@@ -172,15 +218,23 @@ fn seed(
     Ok(w)
 }
 
-/// Whether an entry's transaction has committed or may still: rolled-back events do not count.
-fn live(xid: u32) -> bool {
+/// What became of the transaction that logged an entry.
+fn outcome(xid: u32) -> Outcome {
     let xid = pg_sys::TransactionId::from_inner(xid);
     // SAFETY: reads the commit log; an xid older than the commit log's horizon finished long
     // ago (its status may be gone), and counts.
     unsafe {
-        xid == pg_sys::InvalidTransactionId
-            || pg_sys::TransactionIdPrecedes(xid, (*pg_sys::ShmemVariableCache).oldestClogXid)
-            || !pg_sys::TransactionIdDidAbort(xid)
+        if pg_sys::TransactionIdPrecedes(xid, (*pg_sys::ShmemVariableCache).oldestClogXid) {
+            Outcome::Committed
+        } else if pg_sys::TransactionIdIsCurrentTransactionId(xid) {
+            Outcome::Open
+        } else if pg_sys::TransactionIdDidCommit(xid) {
+            Outcome::Committed
+        } else if pg_sys::TransactionIdDidAbort(xid) {
+            Outcome::Aborted
+        } else {
+            Outcome::Open
+        }
     }
 }
 
@@ -194,11 +248,13 @@ enum Standing {
 }
 
 /// Where rule `r` stands for `draft` in one group, recording the event in the group's window
-/// (and that the rule fired, if it did).
+/// (and that the rule fired, if it did). `known_from_us`: the rule's horizon.
+#[allow(clippy::too_many_arguments)]
 fn judge(
     client: &SpiClient<'_>,
     call: &mut Call,
     r: &Rule,
+    known_from_us: i64,
     draft: &Draft,
     group: &Group,
     now_us: i64,
@@ -209,16 +265,35 @@ fn judge(
     let count = r.count(e);
     let entry = r.entry(e, xid);
     let window_us = r.window_us();
-    let record = |w: &mut Window| {
+    // Under the window's lock: its settled state before this event, the verdict on it, whether
+    // a burst was going on; the event recorded, and the firing if reached. Settled, every entry
+    // left counts.
+    let step = |w: &mut Window| {
+        w.settle(outcome);
         let before = *w;
         if let Some(e) = entry {
             w.record(e, window_us);
         }
-        before
+        let verdict = before.verdict(&count, |_| true);
+        if verdict == Verdict::Reached {
+            w.mark_fired(e.timestamp_us, xid);
+        }
+        (before, verdict, before.burst_going_on(&count, |_| true))
     };
-    let before = if crate::windows::shared() {
-        let before = match crate::windows::with_window(key, now_us, None, window_us, record) {
-            Some(w) => w,
+    let shared = |seed: Option<&Window>, step: &dyn Fn(&mut Window) -> _| {
+        crate::windows::with_window(
+            key,
+            known_from_us,
+            now_us,
+            count.from_us,
+            seed,
+            window_us,
+            step,
+        )
+    };
+    let (before, verdict, going_on) = if crate::windows::shared() {
+        let found = match shared(None, &step) {
+            Some(found) => found,
             None => {
                 // This call's own earlier events are not in the table yet: add them.
                 let mut w = seed(client, r, group, key, count.from_us)?;
@@ -226,18 +301,23 @@ fn judge(
                     mine.entries().iter().for_each(|m| w.record(*m, window_us));
                     w.mark_fired(mine.fired.at_us, mine.fired.xid);
                 }
-                crate::windows::with_window(key, now_us, Some(&w), window_us, record)
-                    .expect("a seeded window is kept")
+                shared(Some(&w), &step).expect("a seeded window is kept")
             }
         };
         if call.several {
-            record(
-                call.local
-                    .entry(key)
-                    .or_insert_with(|| Window::new(key, i64::MIN)),
-            );
+            // This call's own events, mirrored: marked fired below as the shared window is.
+            let mine = call
+                .local
+                .entry(key)
+                .or_insert_with(|| Window::new(key, i64::MIN));
+            if let Some(e) = entry {
+                mine.record(e, window_us);
+            }
+            if found.1 == Verdict::Reached {
+                mine.mark_fired(e.timestamp_us, xid);
+            }
         }
-        before
+        found
     } else {
         let local = match call.local.entry(key) {
             std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
@@ -245,24 +325,26 @@ fn judge(
                 v.insert(seed(client, r, group, key, count.from_us)?)
             }
         };
-        record(local)
+        step(local)
     };
-    let reached = match before.verdict(&count, live) {
-        Verdict::Unknown => exact(client, r, group, &count, &before)?,
+    let reached = match verdict {
+        Verdict::Unknown => {
+            let exact = exact(client, r, group, &count, &before)?;
+            if exact == Verdict::Reached {
+                let mark = |w: &mut Window| w.mark_fired(e.timestamp_us, xid);
+                crate::windows::with_window(key, i64::MAX, now_us, count.from_us, None, window_us, mark);
+                if let Some(local) = call.local.get_mut(&key) {
+                    mark(local);
+                }
+            }
+            exact
+        }
         v => v,
     } == Verdict::Reached;
-    if !reached {
-        return Ok(Standing::Short);
-    }
-    let mark = |w: &mut Window| w.mark_fired(e.timestamp_us, xid);
-    crate::windows::with_window(key, now_us, None, window_us, mark);
-    if let Some(local) = call.local.get_mut(&key) {
-        mark(local);
-    }
-    Ok(if before.burst_going_on(&count, live) {
-        Standing::BurstGoingOn
-    } else {
-        Standing::NewBurst
+    Ok(match (reached, going_on) {
+        (false, _) => Standing::Short,
+        (true, true) => Standing::BurstGoingOn,
+        (true, false) => Standing::NewBurst,
     })
 }
 
@@ -289,7 +371,8 @@ fn exact(
     // The same event (or user) read and remembered counts once, at its latest.
     entries.sort_by_key(|e| (e.key, std::cmp::Reverse(e.at_us)));
     entries.dedup_by_key(|e| e.key);
-    Ok(count.over(&entries, i64::MIN, live))
+    // Settled, the window's entries all count.
+    Ok(count.over(&entries, i64::MIN, |_| true))
 }
 
 /// The rules of `rules` that `draft` completes, counting it in each of its groups' windows on
@@ -297,7 +380,7 @@ fn exact(
 pub fn fired<'r>(
     client: &SpiClient<'_>,
     call: &mut Call,
-    rules: &'r [Rule],
+    rules: &'r RuleSet,
     draft: &Draft,
     now_us: i64,
 ) -> SpiResult<Vec<Firing<'r>>> {
@@ -306,7 +389,7 @@ pub fn fired<'r>(
     // SAFETY: the event is about to be written in this transaction, which takes an xid.
     let xid = unsafe { pg_sys::GetCurrentTransactionId() }.into_inner();
     let mut fired = Vec::new();
-    for rule in rules.iter().filter(|r| r.counts(&e.event_type)) {
+    for rule in rules.rules.iter().filter(|r| r.counts(&e.event_type)) {
         let applies = rule.applies(&e.event_type, business_hours);
         if !rule.needs_history(e) {
             if applies {
@@ -317,9 +400,14 @@ pub fn fired<'r>(
             }
             continue;
         }
+        let known_from = if crate::windows::shared() {
+            horizon(rules, rule, now_us)
+        } else {
+            i64::MAX
+        };
         let mut standings = Vec::new();
         for g in rule.groups(e) {
-            standings.push(judge(client, call, rule, draft, &g, now_us, xid)?);
+            standings.push(judge(client, call, rule, known_from, draft, &g, now_us, xid)?);
         }
         if applies && standings.iter().any(|s| *s != Standing::Short) {
             fired.push(Firing {

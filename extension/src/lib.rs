@@ -7,6 +7,7 @@
 use pgrx::prelude::*;
 
 mod alerts;
+mod append;
 mod batch;
 mod chain;
 mod correlation;
@@ -51,6 +52,8 @@ pub extern "C-unwind" fn _PG_init() {
     taxonomy::init();
     sealer::init();
     windows::init();
+    detect::init();
+    append::init();
 }
 
 /// Required by `cargo pgrx test`.

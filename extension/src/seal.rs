@@ -5,10 +5,10 @@
 //! only committed rows, so an event whose transaction commits later waits for the next seal and
 //! is never skipped nor added to a closed batch. Writers never wait for a seal (they only append
 //! to the queue); a second seal at the same time returns 0 at once. Its cost grows with the
-//! queue, not with the table.
+//! queue, not with the table. It also rolls the events it takes into their correlations' rows.
 
 use crate::internal::with_internal;
-use crate::{chain, store};
+use crate::{chain, correlation, store};
 use auditlog_core::seal::{next_batch, SealedLeaf};
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
@@ -17,7 +17,9 @@ use pgrx::prelude::*;
 const SEAL_LOCK: i64 = 0x6175_6469_746c_6f67;
 
 /// Empties the queue of what this statement sees committed.
-const TAKE: &str = "DELETE FROM audit.unsealed_events RETURNING event_id, \"timestamp\", event_hash, classification_hash";
+const TAKE: &str = "DELETE FROM audit.unsealed_events
+    RETURNING event_id, \"timestamp\", event_hash, classification_hash, correlation_id,
+              parent_correlation_id, risk_score";
 
 const INSERT_POSITIONS: &str = "
     INSERT INTO audit.event_positions (position, event_id, event_hash, classification_hash, \"timestamp\")
@@ -50,6 +52,7 @@ pub fn seal_audit_events() -> i64 {
         let prev = chain::last(client)?;
         let first_position = prev.as_ref().map_or(1, |p| p.batch.last_position + 1);
         let mut taken = Vec::new();
+        let mut queued = Vec::new();
         for row in with_internal(|| client.update(TAKE, None, &[]))? {
             let event_id: pgrx::datum::Uuid = row.get(1)?.expect("NOT NULL");
             let ts = store::pg_to_unix_us(row.get::<TimestampWithTimeZone>(2)?.expect("NOT NULL"));
@@ -59,6 +62,12 @@ pub fn seal_audit_events() -> i64 {
                 chain::hash32(row.get(3)?),
                 chain::hash32(row.get(4)?),
             ));
+            queued.push(correlation::Queued {
+                correlation_id: row.get(5)?.expect("NOT NULL"),
+                parent_correlation_id: row.get(6)?,
+                at_us: ts,
+                risk_score: row.get(7)?.expect("NOT NULL"),
+            });
         }
         // Positions follow the events' own order: time, then id.
         taken.sort_unstable_by_key(|t| (t.0, t.1));
@@ -132,6 +141,7 @@ pub fn seal_audit_events() -> i64 {
                 b.batch_hash().as_str().into(),
             ],
         )?;
+        correlation::roll_up(client, &queued)?;
         Ok::<_, pgrx::spi::SpiError>(b.event_count)
     })
     .unwrap_or_else(|e| error!("seal_audit_events: {e}"))

@@ -67,7 +67,7 @@ pub fn lookup_user(
         .map(|j| j.0))
 }
 
-/// Every stored column of an event, in the order both inserts below bind them.
+/// Every stored column of an event, in the table's order.
 macro_rules! event_columns {
     () => {
         "event_id, \"timestamp\", event_type, event_data, user_id, session_id, correlation_id,
@@ -76,29 +76,18 @@ macro_rules! event_columns {
     };
 }
 
-/// The event, its id in the registry of ids, and its place in the queue the sealer empties (one
-/// statement: one executor start). A fresh UUIDv7 is never taken; were it, the insert fails.
-const INSERT_EVENT: &str = concat!(
-    "WITH id AS (INSERT INTO audit.event_ids VALUES ($1, $2)),
-     e AS (INSERT INTO audit.audit_events (",
-    event_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::inet, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
-        RETURNING event_id, \"timestamp\")
-    INSERT INTO audit.unsealed_events SELECT event_id, \"timestamp\", $20, $21 FROM e"
-);
-
 /// Many events at once, each column bound as an array. An id already in the registry is skipped
-/// (a retried batch), and the ids written come back. The statement trigger rolls them up.
+/// (a retried batch), and the ids written come back.
 const INSERT_EVENTS: &str = concat!(
     "WITH input AS (
         SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::jsonb[], $5::int8[],
                              $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
                              $11::jsonb[], $12::text[], $13::jsonb[], $14::jsonb[], $15::jsonb[],
                              $16::text[], $17::int2[], $18::timestamptz[], $19::timestamptz[],
-                             $20::bytea[], $21::bytea[])
+                             $20::bytea[], $21::bytea[], $22::int4[])
                AS i(",
     event_columns!(),
-    ", event_hash, classification_hash)),
+    ", event_hash, classification_hash, risk_score)),
      ids AS (
         INSERT INTO audit.event_ids SELECT event_id, \"timestamp\" FROM input
         ON CONFLICT (event_id) DO NOTHING
@@ -114,7 +103,8 @@ const INSERT_EVENTS: &str = concat!(
           FROM input WHERE event_id IN (SELECT event_id FROM ids)
         RETURNING event_id, \"timestamp\")
     INSERT INTO audit.unsealed_events
-    SELECT e.event_id, e.\"timestamp\", i.event_hash, i.classification_hash
+    SELECT e.event_id, e.\"timestamp\", i.event_hash, i.classification_hash, i.correlation_id,
+           i.parent_correlation_id, i.risk_score
       FROM e JOIN input i USING (event_id)
     RETURNING event_id"
 );
@@ -124,11 +114,6 @@ const INSERT_FIELD_ACCESS: &str = "
         (event_id, field_path, operation_type, resource_type, resource_id, field_sensitivity,
          encryption_key_version, access_granted, denial_reason, \"timestamp\")
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
-
-const INSERT_ALERT: &str = "
-    INSERT INTO audit.audit_alerts
-        (alert_id, correlation_id, alert_type, severity, title, description, alert_data, triggered_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
 /// A JSON column that may be SQL NULL (context_errors), as jsonb built without text.
 fn jsonb_or_null(v: &Value) -> Option<BuiltJsonb> {
@@ -140,84 +125,82 @@ fn uuid(u: uuid::Uuid) -> pgrx::datum::Uuid {
 }
 
 /// The caller's own jsonb arguments, when they are what is stored: written as given, which saves
-/// printing and re-parsing them.
+/// printing and re-parsing them (datums of the current call, alive until it returns).
 #[derive(Default)]
 pub struct Given {
     pub event_data: Option<pg_sys::Datum>,
     pub user_context: Option<pg_sys::Datum>,
 }
 
-fn jsonb_arg<'a>(given: Option<pg_sys::Datum>, value: &Value) -> DatumWithOid<'a> {
-    match given {
-        // SAFETY: a jsonb datum of the current call, alive until the call returns.
-        Some(d) => unsafe { DatumWithOid::new(d, pg_sys::JSONBOID) },
-        None => BuiltJsonb::new(value).into(),
-    }
+/// A value as a datum and whether it is null, for `crate::append`.
+fn datum<T: IntoDatum>(v: T) -> (pg_sys::Datum, bool) {
+    v.into_datum()
+        .map_or((pg_sys::Datum::from(0), true), |d| (d, false))
 }
 
-/// Writes every row one built event makes, then announces its alert.
+/// Appends rows given as (datum, null) pairs, in the table's column order.
+fn append(table: pg_sys::Oid, row: &[(pg_sys::Datum, bool)], partition_key: Option<i64>) {
+    let (mut values, mut nulls): (Vec<_>, Vec<_>) = row.iter().copied().unzip();
+    // SAFETY: the datums are this call's, of each column's type, in column order.
+    unsafe { crate::append::append(table, &mut values, &mut nulls, partition_key) }
+}
+
+/// Writes every row one built event makes: its id in the registry of ids, the event in its
+/// partition, its place in the queue the sealer empties (what the seal records, and what the
+/// correlation roll-up needs); then its field-access record and alert.
 pub fn write(client: &mut SpiClient<'_>, b: &Built, given: &Given) -> SpiResult<()> {
     let e = &b.event;
-    let (t, j, u) = (
-        oid(pg_sys::TEXTOID),
-        oid(pg_sys::JSONBOID),
-        oid(pg_sys::UUIDOID),
-    );
-    let ts = oid(pg_sys::TIMESTAMPTZOID);
-    let plan = prepared(
-        client,
-        INSERT_EVENT,
-        &[
-            u,
-            ts,
-            t,
-            j,
-            oid(pg_sys::INT8OID),
-            t,
-            t,
-            t,
-            t,
-            t,
-            j,
-            t,
-            j,
-            j,
-            j,
-            t,
-            oid(pg_sys::INT2OID),
-            ts,
-            ts,
-            oid(pg_sys::BYTEAOID),
-            oid(pg_sys::BYTEAOID),
-        ],
-    )?;
+    let [events, ids, queue, _] = crate::append::tables();
+    let jsonb = |given: Option<pg_sys::Datum>, v: &Value| match given {
+        Some(d) => (d, false),
+        None => datum(BuiltJsonb::new(v)),
+    };
+    let (id, at) = (datum(uuid(e.event_id)), datum(unix_us_to_pg(e.timestamp_us)));
+    let correlation = datum(e.correlation_id.as_str());
+    let parent = datum(e.parent_correlation_id.as_deref());
     let (event_hash, classification_hash) = seal_hashes(b);
-    let args: [DatumWithOid; 21] = [
-        uuid(e.event_id).into(),
-        unix_us_to_pg(e.timestamp_us).into(),
-        e.event_type.as_str().into(),
-        jsonb_arg(given.event_data, &e.event_data),
-        e.user_id.into(),
-        e.session_id.as_deref().into(),
-        e.correlation_id.as_str().into(),
-        e.parent_correlation_id.as_deref().into(),
-        e.ip_address.as_deref().into(),
-        e.user_agent.as_deref().into(),
-        jsonb_arg(given.user_context, &e.user_context),
-        e.status.as_str().into(),
-        BuiltJsonb::new(&e.enrichment_data).into(),
-        BuiltJsonb::new(&e.classification).into(),
-        jsonb_or_null(&e.context_errors).into(),
-        b.integrity_hash.as_str().into(),
-        e.hash_version.into(),
-        unix_us_to_pg(e.created_at_us).into(),
-        unix_us_to_pg(e.updated_at_us).into(),
-        event_hash.into(),
-        classification_hash.into(),
-    ];
-    crate::correlation::insert_rolled_up(client, e, b.classification.risk_score, |client| {
-        client.update(&*plan, None, &args).map(drop)
-    })?;
+    append(ids, &[id, at], None);
+    append(
+        events,
+        &[
+            id,
+            at,
+            datum(e.event_type.as_str()),
+            jsonb(given.event_data, &e.event_data),
+            datum(e.user_id),
+            datum(e.session_id.as_deref()),
+            correlation,
+            parent,
+            datum(e.ip_address.clone().map(pgrx::datum::Inet)),
+            datum(e.user_agent.as_deref()),
+            jsonb(given.user_context, &e.user_context),
+            datum(e.status.as_str()),
+            datum(BuiltJsonb::new(&e.enrichment_data)),
+            datum(BuiltJsonb::new(&e.classification)),
+            datum(jsonb_or_null(&e.context_errors)),
+            datum(b.integrity_hash.as_str()),
+            datum(e.hash_version),
+            datum(unix_us_to_pg(e.created_at_us)),
+            datum(unix_us_to_pg(e.updated_at_us)),
+        ],
+        Some(e.timestamp_us - PG_EPOCH_OFFSET_US),
+    );
+    append(
+        queue,
+        &[
+            id,
+            at,
+            datum(event_hash),
+            datum(classification_hash),
+            correlation,
+            parent,
+            datum(b.classification.risk_score),
+        ],
+        None,
+    );
+    // As a statement would: what follows in this transaction sees the rows.
+    // SAFETY: a plain call between commands.
+    unsafe { pg_sys::CommandCounterIncrement() };
     write_extras(client, b)
 }
 
@@ -249,7 +232,7 @@ pub fn write_many(client: &mut SpiClient<'_>, events: &[&Built]) -> SpiResult<Ha
         events.iter().map(|b| f(b)).collect::<Vec<T>>().into()
     }
     let hashes: Vec<(Vec<u8>, Vec<u8>)> = events.iter().map(|b| seal_hashes(b)).collect();
-    let args: [DatumWithOid; 21] = [
+    let args: [DatumWithOid; 22] = [
         column(events, |b| uuid(b.event.event_id)),
         column(events, |b| unix_us_to_pg(b.event.timestamp_us)),
         column(events, |b| b.event.event_type.clone()),
@@ -279,6 +262,7 @@ pub fn write_many(client: &mut SpiClient<'_>, events: &[&Built]) -> SpiResult<Ha
             .map(|h| h.1.clone())
             .collect::<Vec<_>>()
             .into(),
+        column(events, |b| b.classification.risk_score),
     ];
     let a = |o| oid(o);
     let (t, j) = (a(pg_sys::TEXTARRAYOID), a(pg_sys::JSONBARRAYOID));
@@ -306,6 +290,7 @@ pub fn write_many(client: &mut SpiClient<'_>, events: &[&Built]) -> SpiResult<Ha
         ts,
         bytea,
         bytea,
+        a(pg_sys::INT4ARRAYOID),
     ];
     let plan = prepared(client, INSERT_EVENTS, &types)?;
     let written = client
@@ -384,31 +369,31 @@ pub fn write_alert(
     if !crate::internal::with_internal(|| client.update(&*fold, None, &fold_args))?.is_empty() {
         return Ok(());
     }
-    let plan = prepared(
-        client,
-        INSERT_ALERT,
+    let [_, _, _, alerts] = crate::append::tables();
+    let none = (pg_sys::Datum::from(0), true);
+    append(
+        alerts,
         &[
-            t,
-            t,
-            t,
-            t,
-            t,
-            t,
-            oid(pg_sys::JSONBOID),
-            oid(pg_sys::TIMESTAMPTZOID),
+            datum(a.alert_id.as_str()),
+            datum(correlation_id),
+            datum(a.alert_type),
+            datum(a.severity.as_str()),
+            datum(a.title.as_str()),
+            datum(a.description.as_str()),
+            datum(BuiltJsonb::new(&a.alert_data)),
+            datum(unix_us_to_pg(at_us)),
+            none, // acknowledged_at
+            none, // acknowledged_by
+            none, // resolved_at
+            none, // resolved_by
+            none, // resolution_notes
+            datum("open"),
+            datum(1i32), // occurrences
+            none,        // last_triggered_at
+            none,        // acknowledgement_notes
         ],
-    )?;
-    let args: [DatumWithOid; 8] = [
-        a.alert_id.as_str().into(),
-        correlation_id.into(),
-        a.alert_type.into(),
-        a.severity.as_str().into(),
-        a.title.as_str().into(),
-        a.description.as_str().into(),
-        JsonB(a.alert_data.clone()).into(),
-        unix_us_to_pg(at_us).into(),
-    ];
-    client.update(&*plan, None, &args)?;
+        None,
+    );
     // The NOTIFY payload is the alert row as JSON, small enough for NOTIFY's 8000-byte limit.
     let payload = serde_json::json!({
         "alert_id": a.alert_id,
@@ -420,14 +405,15 @@ pub fn write_alert(
         "alert_data": a.alert_data,
         "status": "open",
     });
-    let notify = prepared(client, "SELECT pg_notify($1, $2)", &[t, t])?;
-    client.select(
-        &*notify,
-        None,
-        &[
-            crate::gucs::alert_channel().as_str().into(),
-            payload.to_string().as_str().into(),
-        ],
-    )?;
+    // SAFETY: pg_notify(text, text) called directly, with two text datums.
+    unsafe {
+        pgrx::direct_function_call_as_datum(
+            pg_sys::pg_notify,
+            &[
+                crate::gucs::alert_channel().into_datum(),
+                payload.to_string().into_datum(),
+            ],
+        )
+    };
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! `audit.event_types`, cached in each backend and dropped whenever the table changes.
 //!
 //! Reading the taxonomy with SPI on every call cost more than the insert it classifies. The
-//! trigger `audit.taxonomy_changed` sends a relcache invalidation for the table on any change, which
+//! trigger `audit.cached_table_changed` sends a relcache invalidation for the table on any change, which
 //! every backend receives at its next transaction start (its own at the next command), so a DBA's
 //! change still applies to the very next event in every session.
 

@@ -1,5 +1,5 @@
-//! The triggers on the audit tables: append-only enforcement, the correlation rollup and the
-//! taxonomy cache's invalidation.
+//! The triggers on the audit tables: append-only enforcement, and the invalidation of what
+//! audit_log() caches.
 
 #[pgrx::pg_schema]
 pub mod audit {
@@ -26,19 +26,11 @@ pub mod audit {
         Ok(None)
     }
 
-    /// AFTER INSERT ON audit.audit_events REFERENCING NEW TABLE AS new_events, per statement.
+    /// AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE, per statement, on the tables audit_log()
+    /// caches in each backend (the taxonomy, the detection rules): tells every backend to drop
+    /// its copy (see taxonomy.rs and detect.rs).
     #[pg_trigger]
-    fn correlation_rollup<'a>(
-        trigger: &'a pgrx::PgTrigger<'a>,
-    ) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, pgrx::spi::SpiError> {
-        crate::correlation::rollup_statement(trigger)?;
-        Ok(None)
-    }
-
-    /// AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON audit.event_types, per statement: tells
-    /// every backend to drop its cached taxonomy (see taxonomy.rs).
-    #[pg_trigger]
-    fn taxonomy_changed<'a>(
+    fn cached_table_changed<'a>(
         trigger: &'a pgrx::PgTrigger<'a>,
     ) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, pgrx::PgTriggerError> {
         // SAFETY: a plain catalog call with the trigger's own table.

@@ -1,163 +1,344 @@
 //! The detection windows in shared memory (`auditlog_core::window`), so every backend counts
-//! the events every other backend logged without reading the table per event. Present when
-//! auditlog is in `shared_preload_libraries`, sized by `auditlog.detection_slots`; without it,
-//! the rules count from the table (`crate::detect`).
+//! the events every other backend logged without reading the table per event.
+//!
+//! They live in a dynamic shared memory segment that the first backend to need them makes and
+//! pins until the server stops; every other backend finds it through a small record in the
+//! server's main shared memory (`ShmemInitStruct`, which has room for it whether or not auditlog
+//! is preloaded). So the windows work the same with or without `shared_preload_libraries`.
+//! With `auditlog.detection_slots = 0`, or if the segment cannot be made, the rules count from
+//! the table instead (`crate::detect`): slower, never wrong.
 //!
 //! A fixed array of windows, split into partitions each behind its own LWLock; a group's window
 //! is found by probing a few slots from its key's hash. A new group takes an empty slot, else
-//! one whose events can no longer count, else the one that expires first: dropping a window
-//! loses nothing, as it is seeded again from the table when next needed.
+//! one whose events can no longer count, else the least recently used.
+//!
+//! A group with no window needs no read of the table when the segment knows the group had no
+//! events in the range a rule counts. Each rule version has a horizon (`crate::detect` works it
+//! out when the rule is first seen): every event it counts after that time is recorded here as it
+//! is logged. So a window is seeded from the table only when the range reaches back before the
+//! horizon, or before the newest event of a window that one of the group's slots dropped while
+//! it could still count (a group's window only ever lives in those slots).
 
-use auditlog_core::window::Window;
+use auditlog_core::window::{slot_for_new, Window};
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
 use pgrx::pg_sys;
-use std::ffi::CStr;
+use std::cell::{OnceCell, RefCell};
+use std::collections::HashMap;
+use std::ffi::CString;
 
 static SLOTS: GucSetting<i32> = GucSetting::<i32>::new(16384);
 
 const PARTITIONS: usize = 16;
 const PROBES: usize = 8;
-const NAME: &CStr = c"auditlog detection windows";
+/// Rule versions remembered with their horizons; one forgotten is worked out anew.
+const HORIZONS: usize = 256;
+/// Names the record that finds the segment. A build that lays the segment out differently must
+/// use another name, so that it never reads a segment an older build made (a new library can
+/// load while the server runs): bump the layout, and the sizes change the name too.
+fn name() -> CString {
+    CString::new(format!(
+        "auditlog detection windows (layout 4, {} + {})",
+        size_of::<Header>(),
+        size_of::<Window>()
+    ))
+    .expect("no NUL")
+}
+
+/// In the main shared memory: where the segment is. `handle` is DSM_HANDLE_INVALID until made.
+#[repr(C)]
+struct Registry {
+    handle: pg_sys::dsm_handle,
+    tranche: i32,
+    slots: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Horizon {
+    rule: [u8; 16],
+    from_us: i64,
+}
+
+/// The segment: this header (a lock per partition, and one for the horizons), then per slot the
+/// newest time held by a window it dropped while that could still count, then the windows.
+#[repr(C)]
+struct Header {
+    locks: [pg_sys::LWLockPadded; PARTITIONS + 1],
+    horizons: [Horizon; HORIZONS],
+    next_horizon: usize,
+    /// When the segment was made; every transaction before the first had ended then, and
+    /// every one from the second on began after.
+    made_us: i64,
+    oldest_running_xid: pg_sys::TransactionId,
+    next_xid: pg_sys::TransactionId,
+}
 
 struct Table {
+    header: *mut Header,
+    lost_us: *mut i64,
     slots: *mut Window,
     per_partition: usize,
-    locks: *mut pg_sys::LWLockPadded,
 }
 
-/// Set in the postmaster's shared-memory start-up and inherited by every backend it forks.
-static mut TABLE: Option<Table> = None;
-static mut PREV_REQUEST: pg_sys::shmem_request_hook_type = None;
-static mut PREV_STARTUP: pg_sys::shmem_startup_hook_type = None;
-
-fn slot_count() -> usize {
-    let n = SLOTS.get().max(0) as usize;
-    n.div_ceil(PARTITIONS) * PARTITIONS
+/// Where the per-slot arrays of a segment of `slots` windows start.
+///
+/// # Safety
+/// `header` must start a segment laid out for `slots` windows.
+unsafe fn arrays(header: *mut Header, slots: usize) -> (*mut i64, *mut Window) {
+    let lost = header.add(1).cast::<i64>();
+    (lost, lost.add(slots).cast::<Window>())
 }
 
-/// Registers the setting and the shared memory; only while shared_preload_libraries loads.
+thread_local! {
+    /// This backend's mapping of the segment, once looked up (None: there is none to use).
+    static TABLE: OnceCell<Option<Table>> = const { OnceCell::new() };
+    /// The horizons this backend has used: fixed for the segment's life.
+    static KNOWN: RefCell<HashMap<[u8; 16], i64>> = RefCell::new(HashMap::new());
+}
+
 pub fn init() {
-    // SAFETY: a flag the postmaster sets while it loads shared_preload_libraries.
-    if !unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
-        return;
-    }
     GucRegistry::define_int_guc(
         c"auditlog.detection_slots",
-        c"Detection windows kept in shared memory (about 400 bytes each); 0: none.",
-        c"One per rule and user, address or correlation with recent events. With none, or more \
-          groups active than slots, the detection rules read the table instead: slower, never wrong.",
+        c"Detection windows kept in shared memory (about 430 bytes each); 0: none.",
+        c"One per rule and user, address or correlation with recent events; read when the first \
+          detection after server start makes them. With none, or more groups active than slots, \
+          the detection rules read the table instead: slower, never wrong.",
         &SLOTS,
         0,
         1 << 22,
-        GucContext::Postmaster,
+        GucContext::Sighup,
         GucFlags::default(),
     );
-    // SAFETY: hooks are chained during preload, in the postmaster, before any backend exists.
+}
+
+/// Finds the segment, making it first if no backend has; None when there is none to use.
+fn open() -> Option<Table> {
+    let wanted = (SLOTS.get().max(0) as usize).div_ceil(PARTITIONS) * PARTITIONS;
+    // SAFETY: AddinShmemInitLock serialises every backend's look-up and the one that makes the
+    // segment; nothing between acquire and release returns without releasing it, and an error
+    // raised in between releases it as the transaction aborts.
     unsafe {
-        PREV_REQUEST = pg_sys::shmem_request_hook;
-        pg_sys::shmem_request_hook = Some(request);
-        PREV_STARTUP = pg_sys::shmem_startup_hook;
-        pg_sys::shmem_startup_hook = Some(startup);
-    }
-}
-
-#[pgrx::pg_guard]
-unsafe extern "C-unwind" fn request() {
-    if let Some(prev) = PREV_REQUEST {
-        prev();
-    }
-    if slot_count() > 0 {
-        pg_sys::RequestAddinShmemSpace(slot_count() * size_of::<Window>());
-        pg_sys::RequestNamedLWLockTranche(NAME.as_ptr(), PARTITIONS as i32);
-    }
-}
-
-#[pgrx::pg_guard]
-unsafe extern "C-unwind" fn startup() {
-    if let Some(prev) = PREV_STARTUP {
-        prev();
-    }
-    let n = slot_count();
-    if n == 0 {
-        return;
-    }
-    let init_lock = &raw mut (*pg_sys::MainLWLockArray.add(21)).lock; // AddinShmemInitLock
-    pg_sys::LWLockAcquire(init_lock, pg_sys::LWLockMode::LW_EXCLUSIVE);
-    let mut found = false;
-    let slots = pg_sys::ShmemInitStruct(NAME.as_ptr(), n * size_of::<Window>(), &mut found)
-        .cast::<Window>();
-    if !found {
-        for i in 0..n {
-            slots.add(i).write(Window::EMPTY);
+        let init_lock = &raw mut (*pg_sys::MainLWLockArray.add(21)).lock; // AddinShmemInitLock
+        pg_sys::LWLockAcquire(init_lock, pg_sys::LWLockMode::LW_EXCLUSIVE);
+        let mut found = false;
+        let name = name();
+        let registry = pg_sys::ShmemInitStruct(name.as_ptr(), size_of::<Registry>(), &mut found)
+            .cast::<Registry>();
+        if !found {
+            registry.write(Registry {
+                handle: pg_sys::DSM_HANDLE_INVALID,
+                tranche: 0,
+                slots: 0,
+            });
         }
+        let segment = if (*registry).handle != pg_sys::DSM_HANDLE_INVALID {
+            let handle = (*registry).handle;
+            let mapped = pg_sys::dsm_find_mapping(handle);
+            if mapped.is_null() {
+                pg_sys::dsm_attach(handle)
+            } else {
+                mapped
+            }
+        } else if wanted > 0 {
+            let size = size_of::<Header>() + wanted * (size_of::<i64>() + size_of::<Window>());
+            let segment = pg_sys::dsm_create(size, pg_sys::DSM_CREATE_NULL_IF_MAXSEGMENTS as i32);
+            if !segment.is_null() {
+                let tranche = pg_sys::LWLockNewTrancheId();
+                let header = pg_sys::dsm_segment_address(segment).cast::<Header>();
+                for lock in (*header).locks.iter_mut() {
+                    pg_sys::LWLockInitialize(&raw mut lock.lock, tranche);
+                }
+                (*header).horizons = [Horizon { rule: [0; 16], from_us: i64::MAX }; HORIZONS];
+                (*header).next_horizon = 0;
+                (*header).made_us = crate::store::now_us();
+                (*header).oldest_running_xid = pg_sys::GetOldestActiveTransactionId();
+                (*header).next_xid = pg_sys::ReadNextTransactionId();
+                let (lost, slots) = arrays(header, wanted);
+                for i in 0..wanted {
+                    lost.add(i).write(i64::MIN);
+                    slots.add(i).write(Window::EMPTY);
+                }
+                pg_sys::dsm_pin_segment(segment);
+                registry.write(Registry {
+                    handle: pg_sys::dsm_segment_handle(segment),
+                    tranche,
+                    slots: wanted as u32,
+                });
+            }
+            segment
+        } else {
+            std::ptr::null_mut()
+        };
+        if !segment.is_null() {
+            // Kept mapped for the backend's life, not the transaction's.
+            pg_sys::dsm_pin_mapping(segment);
+        }
+        let (tranche, slots) = ((*registry).tranche, (*registry).slots as usize);
+        pg_sys::LWLockRelease(init_lock);
+        if segment.is_null() {
+            return None;
+        }
+        // The tranche's name must outlive the backend.
+        pg_sys::LWLockRegisterTranche(tranche, c"auditlog detection windows".as_ptr());
+        let header = pg_sys::dsm_segment_address(segment).cast::<Header>();
+        let (lost_us, windows) = arrays(header, slots);
+        Some(Table {
+            header,
+            lost_us,
+            slots: windows,
+            per_partition: slots / PARTITIONS,
+        })
     }
-    TABLE = Some(Table {
-        slots,
-        per_partition: n / PARTITIONS,
-        locks: pg_sys::GetNamedLWLockTranche(NAME.as_ptr()),
-    });
-    pg_sys::LWLockRelease(init_lock);
 }
 
-fn table() -> Option<&'static Table> {
-    let table: *const Option<Table> = &raw const TABLE;
-    // SAFETY: written once in the postmaster before this backend was forked, read-only since.
-    unsafe { (*table).as_ref() }
+fn with_table<R>(f: impl FnOnce(Option<&Table>) -> R) -> R {
+    TABLE.with(|t| f(t.get_or_init(open).as_ref()))
 }
 
 /// Whether the windows are in shared memory.
 pub fn shared() -> bool {
-    table().is_some()
+    with_table(|t| t.is_some())
 }
 
-/// Runs `f` on the window of `key` under its partition's lock; the window is made from `seed`
-/// if there is none (merged into it if another backend made one meanwhile). None: shared memory
-/// is off, or there is no window and no seed. `f` runs under an LWLock: it must not fail.
+/// Runs `f` under one of the segment's locks.
+///
+/// # Safety
+/// `lock` must be one of the segment's, and `f` must not raise an error.
+unsafe fn locked<R>(lock: *mut pg_sys::LWLockPadded, f: impl FnOnce() -> R) -> R {
+    pg_sys::LWLockAcquire(&raw mut (*lock).lock, pg_sys::LWLockMode::LW_EXCLUSIVE);
+    let out = f();
+    pg_sys::LWLockRelease(&raw mut (*lock).lock);
+    out
+}
+
+/// The horizon registered for a rule version (`rule`: the head of its fingerprint), if any.
+pub fn horizon(rule: [u8; 16]) -> Option<i64> {
+    if let Some(h) = KNOWN.with(|c| c.borrow().get(&rule).copied()) {
+        return Some(h);
+    }
+    with_table(|table| {
+        let header = table?.header;
+        // SAFETY: the horizons are touched only under the last lock; nothing below raises.
+        let h = unsafe {
+            locked(&raw mut (*header).locks[PARTITIONS], || {
+                (*header).horizons.iter().find(|h| h.rule == rule).map(|h| h.from_us)
+            })
+        }?;
+        KNOWN.with(|c| c.borrow_mut().insert(rule, h));
+        Some(h)
+    })
+}
+
+/// Registers a rule version's horizon, unless another backend did first; returns the one kept.
+pub fn register_horizon(rule: [u8; 16], from_us: i64) -> i64 {
+    let kept = with_table(|table| {
+        let Some(table) = table else { return from_us };
+        let header = table.header;
+        // SAFETY: as in `horizon`.
+        unsafe {
+            locked(&raw mut (*header).locks[PARTITIONS], || {
+                let h = &mut *header;
+                if let Some(found) = h.horizons.iter().find(|x| x.rule == rule) {
+                    return found.from_us;
+                }
+                // Forgotten, a rule is worked out anew later, knowing less: never wrong.
+                h.horizons[h.next_horizon] = Horizon { rule, from_us };
+                h.next_horizon = (h.next_horizon + 1) % HORIZONS;
+                from_us
+            })
+        }
+    });
+    KNOWN.with(|c| c.borrow_mut().insert(rule, kept));
+    kept
+}
+
+/// When the windows were made: no event logged before is in them.
+pub fn made_us() -> i64 {
+    // SAFETY: set once when the segment was made.
+    with_table(|table| table.map_or(i64::MAX, |t| unsafe { (*t.header).made_us }))
+}
+
+/// Where transaction `xid` stands to the windows' making.
+#[derive(PartialEq, Eq)]
+pub enum Made {
+    /// It had ended: everything logged since saw what it wrote.
+    After,
+    /// It began after: nothing it made was logged before.
+    Before,
+    Unknown,
+}
+
+pub fn made_relative_to(xid: u32) -> Made {
+    with_table(|table| {
+        let Some(t) = table else { return Made::Unknown };
+        let xid = pg_sys::TransactionId::from_inner(xid);
+        // SAFETY: set once when the segment was made; comparing ids reads nothing else.
+        unsafe {
+            if pg_sys::TransactionIdPrecedes(xid, (*t.header).oldest_running_xid) {
+                Made::After
+            } else if pg_sys::TransactionIdFollowsOrEquals(xid, (*t.header).next_xid) {
+                Made::Before
+            } else {
+                Made::Unknown
+            }
+        }
+    })
+}
+
+/// Runs `f` on the window of `key` under its partition's lock. A group with no window gets
+/// `seed` or, when the segment knows the group had no events after `from_us` (the rule's horizon
+/// is `known_from_us`), an empty one. None: shared memory is off, or the group must be seeded
+/// from the table first. `f` runs under an LWLock: it must not fail.
 pub fn with_window<R>(
     key: [u8; 16],
+    known_from_us: i64,
     now_us: i64,
+    from_us: i64,
     seed: Option<&Window>,
     window_us: i64,
     f: impl FnOnce(&mut Window) -> R,
 ) -> Option<R> {
-    let table = table()?;
-    let hash = u64::from_le_bytes(key[..8].try_into().expect("8 bytes"));
-    let partition = (hash % PARTITIONS as u64) as usize;
-    let start = ((hash / PARTITIONS as u64) % table.per_partition as u64) as usize;
-    // SAFETY: the lock is the partition's, from the tranche requested at start-up; the slots
-    // of a partition are touched only under its lock, and nothing below can raise an error.
-    unsafe {
-        let lock = &raw mut (*table.locks.add(partition)).lock;
-        pg_sys::LWLockAcquire(lock, pg_sys::LWLockMode::LW_EXCLUSIVE);
-        let base = table.slots.add(partition * table.per_partition);
-        let probes = (0..PROBES.min(table.per_partition))
-            .map(|i| base.add((start + i) % table.per_partition));
-        let slot = match (probes.clone().find(|&s| (*s).key == key), seed) {
-            (Some(s), Some(seed)) => {
-                for e in seed.entries() {
-                    (*s).record(*e, window_us);
+    with_table(|table| {
+        let table = table?;
+        let hash = u64::from_le_bytes(key[..8].try_into().expect("8 bytes"));
+        let partition = (hash % PARTITIONS as u64) as usize;
+        let start = ((hash / PARTITIONS as u64) % table.per_partition as u64) as usize;
+        // SAFETY: the slots and horizon of a partition are touched only under its lock, and
+        // nothing below raises an error.
+        unsafe {
+            let header = table.header;
+            locked(&raw mut (*header).locks[partition], || {
+                let first = partition * table.per_partition;
+                let probes: Vec<usize> = (0..PROBES.min(table.per_partition))
+                    .map(|i| first + (start + i) % table.per_partition)
+                    .collect();
+                let slot = |i: usize| table.slots.add(i);
+                if let Some(&i) = probes.iter().find(|&&i| (*slot(i)).key == key) {
+                    let s = slot(i);
+                    if let Some(seed) = seed {
+                        // Another backend made it meanwhile: add what the seed knows.
+                        seed.entries().iter().for_each(|e| (*s).record(*e, window_us));
+                        (*s).mark_fired(seed.fired.at_us, seed.fired.xid);
+                    }
+                    return Some(f(&mut *s));
                 }
-                (*s).mark_fired(seed.fired.at_us, seed.fired.xid);
-                Some(s)
-            }
-            (Some(s), None) => Some(s),
-            (None, Some(seed)) => {
-                let free = probes
-                    .min_by_key(|&s| {
-                        if (*s).is_empty_slot() || (*s).expires_us < now_us {
-                            i64::MIN
-                        } else {
-                            (*s).expires_us
-                        }
-                    })
+                let lost = probes.iter().map(|&i| *table.lost_us.add(i)).max().unwrap_or(i64::MIN);
+                let known_from = known_from_us.max(lost);
+                let new = match seed {
+                    Some(seed) => *seed,
+                    None if from_us >= known_from => Window::new(key, known_from),
+                    None => return None,
+                };
+                let (place, dropped) = slot_for_new(probes.iter().map(|&i| &*slot(i)), now_us)
                     .expect("a partition has slots");
-                free.write(*seed);
-                Some(free)
-            }
-            (None, None) => None,
-        };
-        let out = slot.map(|s| f(&mut *s));
-        pg_sys::LWLockRelease(lock);
-        out
-    }
+                let i = probes[place];
+                if let Some(t) = dropped {
+                    *table.lost_us.add(i) = (*table.lost_us.add(i)).max(t);
+                }
+                let s = slot(i);
+                s.write(new);
+                Some(f(&mut *s))
+            })
+        }
+    })
 }

@@ -13,7 +13,7 @@ SELECT t AS "table", regress_try(format('UPDATE audit.%I SET %I = %I', t, c, c))
        regress_try(format('DELETE FROM audit.%I', t)) AS "delete",
        regress_try(format('TRUNCATE audit.%I', t)) AS "truncate"
   FROM (VALUES ('audit_events', 'status'), ('field_access_audit', 'field_path'),
-               ('correlation_metadata', 'status'), ('audit_log_integrity', 'event_count'),
+               ('correlation_rollup', 'event_count'), ('audit_log_integrity', 'event_count'),
                ('compliance_report_cache', 'report_type'), ('audit_alerts', 'status'),
                ('unsealed_events', 'event_id'), ('event_positions', 'event_hash'), ('checkpoints', 'signature')) AS x(t, c)
  ORDER BY 1;

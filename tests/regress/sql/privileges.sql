@@ -37,6 +37,6 @@ RESET ROLE;
 RESET search_path;
 DROP ROLE regress_app, regress_auditor;
 
--- pg_dump keeps every audit table (correlation_metadata is rebuilt on restore by its trigger).
+-- pg_dump keeps every audit table.
 SELECT unnest(extconfig)::regclass AS dumped, unnest(extcondition) AS condition
   FROM pg_extension WHERE extname = 'auditlog' ORDER BY 1;
