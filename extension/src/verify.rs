@@ -130,17 +130,20 @@ fn verify_batches(
 }
 
 /// The checkpoint copies stored in the database against the chain: a signed head batch that is
-/// gone means the tail was cut; one with another hash means history was rewritten.
-fn against_checkpoints(client: &SpiClient<'_>) -> SpiResult<Vec<Problem>> {
+/// gone means the tail was cut; one with another hash means history was rewritten. With
+/// `from_batch`, only the checkpoints that signed a head from that batch on, and the newest.
+fn against_checkpoints(client: &SpiClient<'_>, from_batch: Option<i64>) -> SpiResult<Vec<Problem>> {
     let q = "SELECT c.seq, (c.checkpoint -> 'head' ->> 'batch_id')::bigint, b.batch_hash::text,
                     c.checkpoint -> 'head' ->> 'batch_hash'
                FROM audit.checkpoints c
                LEFT JOIN audit.audit_log_integrity b ON b.id = (c.checkpoint -> 'head' ->> 'batch_id')::bigint
               WHERE (c.checkpoint -> 'head' ->> 'batch_id')::bigint > 0
                 AND b.batch_hash IS DISTINCT FROM c.checkpoint -> 'head' ->> 'batch_hash'
+                AND ($1::bigint IS NULL OR (c.checkpoint -> 'head' ->> 'batch_id')::bigint >= $1
+                     OR c.seq = (SELECT max(seq) FROM audit.checkpoints))
               ORDER BY c.seq";
     client
-        .select(q, None, &[])?
+        .select(q, None, &[from_batch.into()])?
         .map(|r| {
             let (seq, batch_id) = (r.get::<i64>(1)?.unwrap_or_default(), r.get::<i64>(2)?);
             let gone = r.get::<String>(3)?.is_none();
@@ -160,12 +163,23 @@ fn against_checkpoints(client: &SpiClient<'_>) -> SpiResult<Vec<Problem>> {
 }
 
 /// Each redaction request's records against the digest its own audit event carries: a record
-/// forged to cover an edit, or dropped, breaks it.
-fn redactions_against_their_requests(client: &SpiClient<'_>) -> SpiResult<Vec<Problem>> {
-    let records = "SELECT redaction_event_id, event_id, original_hash, redacted_hash
-                     FROM audit.redactions ORDER BY redaction_event_id";
+/// forged to cover an edit, or dropped, breaks it. Within `events`, the requests that redacted an
+/// event of it or were logged in it.
+fn redactions_against_their_requests(
+    client: &SpiClient<'_>,
+    events: Events,
+) -> SpiResult<Vec<Problem>> {
+    let records = "SELECT r.redaction_event_id, r.event_id, r.original_hash, r.redacted_hash
+                     FROM audit.redactions r
+                    WHERE r.redaction_event_id IN (
+                          SELECT x.redaction_event_id FROM audit.redactions x
+                            LEFT JOIN audit.event_ids i ON i.event_id = x.redaction_event_id
+                           WHERE $1::timestamptz IS NULL
+                              OR x.\"timestamp\" BETWEEN $1 AND $2 OR i.\"timestamp\" BETWEEN $1 AND $2)
+                    ORDER BY r.redaction_event_id";
+    let (lo, hi) = events.bounds();
     let mut groups: std::collections::BTreeMap<uuid::Uuid, Vec<Record>> = Default::default();
-    for r in client.select(records, None, &[])? {
+    for r in client.select(records, None, &[lo.into(), hi.into()])? {
         groups
             .entry(uuid(r.get::<Uuid>(1)?.expect("NOT NULL")))
             .or_default()
@@ -207,31 +221,148 @@ fn redactions_against_their_requests(client: &SpiClient<'_>) -> SpiResult<Vec<Pr
         .collect())
 }
 
-/// What the whole chain does not account for: positions past the last batch, and events that
-/// no seal covers and none is waiting for.
-fn unaccounted(client: &SpiClient<'_>, last_position: i64) -> SpiResult<Vec<Problem>> {
-    let q = "
+/// The events a check covers: those of a time range, or all of them.
+#[derive(Clone, Copy)]
+enum Events {
+    All,
+    Between(TimestampWithTimeZone, TimestampWithTimeZone),
+}
+
+impl Events {
+    /// The range as two query arguments, both NULL for all events.
+    fn bounds(self) -> (Option<TimestampWithTimeZone>, Option<TimestampWithTimeZone>) {
+        match self {
+            Events::All => (None, None),
+            Events::Between(lo, hi) => (Some(lo), Some(hi)),
+        }
+    }
+}
+
+/// Unaccounted events: positions past the last batch, and events (of `events`) that no seal
+/// covers and none is waiting for. An event's time leads to its partitions, so a window costs
+/// what its events cost.
+fn unaccounted(client: &SpiClient<'_>, last_position: i64, events: Events) -> SpiResult<Vec<Problem>> {
+    const ALL: &str = "
         SELECT p.position, p.event_id FROM audit.event_positions p WHERE p.position > $1
         UNION ALL
         SELECT NULL, e.event_id FROM audit.all_events e
          WHERE NOT EXISTS (SELECT FROM audit.event_positions p WHERE p.event_id = e.event_id)
            AND NOT EXISTS (SELECT FROM audit.unsealed_events u WHERE u.event_id = e.event_id)";
-    client
-        .select(q, None, &[last_position.into()])?
-        .map(|r| {
-            let position = r.get::<i64>(1)?;
-            Ok(Problem {
-                kind: Kind::InsertedEvent,
-                batch_id: None,
-                position,
-                event_id: r.get::<Uuid>(2)?.map(uuid),
-                detail: match position {
-                    Some(_) => "a position beyond the last batch".into(),
-                    None => "an event that no batch seals and no seal is waiting for".into(),
-                },
-            })
+    const BETWEEN: &str = "
+        SELECT p.position, p.event_id FROM audit.event_positions p WHERE p.position > $1
+        UNION ALL
+        SELECT NULL, e.event_id FROM audit.all_events e
+         WHERE e.\"timestamp\" >= $2 AND e.\"timestamp\" <= $3
+           AND NOT EXISTS (SELECT FROM audit.event_positions p WHERE p.event_id = e.event_id)
+           AND NOT EXISTS (SELECT FROM audit.unsealed_events u WHERE u.event_id = e.event_id)";
+    let rows = match events {
+        Events::All => client.select(ALL, None, &[last_position.into()])?,
+        Events::Between(lo, hi) => {
+            client.select(BETWEEN, None, &[last_position.into(), lo.into(), hi.into()])?
+        }
+    };
+    rows.map(|r| {
+        let position = r.get::<i64>(1)?;
+        Ok(Problem {
+            kind: Kind::InsertedEvent,
+            batch_id: None,
+            position,
+            event_id: r.get::<Uuid>(2)?.map(uuid),
+            detail: match position {
+                Some(_) => "a position beyond the last batch".into(),
+                None => "an event that no batch seals and no seal is waiting for".into(),
+            },
         })
+    })
+    .collect()
+}
+
+/// The batches that hold the positions of events in `lo..=hi` outside batches `from..=to`: none
+/// unless a position was forged or an event's time changed, for a batch's time range spans its
+/// events'.
+fn batches_of_events(
+    client: &SpiClient<'_>,
+    lo: TimestampWithTimeZone,
+    hi: TimestampWithTimeZone,
+    range: Option<(i64, i64)>,
+) -> SpiResult<Vec<i64>> {
+    let (from, to) = range.unwrap_or((1, 0));
+    let q = "SELECT DISTINCT b.id
+               FROM audit.all_events e
+               JOIN audit.event_positions p ON p.event_id = e.event_id
+               CROSS JOIN LATERAL (SELECT i.id FROM audit.audit_log_integrity i
+                                    WHERE i.first_position <= p.position
+                                    ORDER BY i.first_position DESC LIMIT 1) b
+              WHERE e.\"timestamp\" >= $1 AND e.\"timestamp\" <= $2
+                AND p.position NOT BETWEEN $3 AND $4";
+    client
+        .select(q, None, &[lo.into(), hi.into(), from.into(), to.into()])?
+        .map(|r| Ok(r.get::<i64>(1)?.expect("NOT NULL")))
         .collect()
+}
+
+/// Verifies the batches `ids`, each run of consecutive ones with the batch before it.
+fn verify_batch_ids(client: &mut SpiClient<'_>, ids: &[i64]) -> SpiResult<Vec<Problem>> {
+    let mut problems = Vec::new();
+    let mut i = 0;
+    while i < ids.len() {
+        let mut j = i;
+        while j + 1 < ids.len() && ids[j + 1] == ids[j] + 1 {
+            j += 1;
+        }
+        let (first, last) = (ids[i], ids[j]);
+        let prev = if first > 1 {
+            chain::range(client, first - 1, Some(first - 1))?.pop()
+        } else {
+            None
+        };
+        let batches = chain::range(client, first, Some(last))?;
+        problems.extend(verify_batches(client, prev, batches)?);
+        i = j + 1;
+    }
+    Ok(problems)
+}
+
+/// What a scheduled check found: the problems, and how many batches and events it verified.
+struct Checked {
+    problems: Vec<Problem>,
+    batches: usize,
+    events: i64,
+}
+
+/// The scheduled checks: the batches `range` (ids) and the events in `lo..=hi`, as strictly as
+/// verify_audit_chain() checks the whole chain: every batch holding one of those events, the
+/// events no batch seals and none is waiting for, positions past the last batch, the checkpoints
+/// from the window's first batch on (and the newest), and the redactions of those events.
+fn check_window(
+    client: &mut SpiClient<'_>,
+    range: Option<(i64, i64)>,
+    lo: TimestampWithTimeZone,
+    hi: TimestampWithTimeZone,
+) -> SpiResult<Checked> {
+    let mut ids: std::collections::BTreeSet<i64> =
+        range.map(|(from, to)| (from..=to).collect()).unwrap_or_default();
+    ids.extend(batches_of_events(client, lo, hi, range)?);
+    let ids: Vec<i64> = ids.into_iter().collect();
+    let mut problems = verify_batch_ids(client, &ids)?;
+    let head = chain::last(client)?;
+    let last_position = head.as_ref().map_or(0, |b| b.batch.last_position);
+    let events = Events::Between(lo, hi);
+    problems.extend(unaccounted(client, last_position, events)?);
+    let from_batch = ids.first().copied().or(head.map(|b| b.batch.batch_id));
+    problems.extend(against_checkpoints(client, Some(from_batch.unwrap_or(1)))?);
+    problems.extend(redactions_against_their_requests(client, events)?);
+    let counted = if ids.is_empty() {
+        0
+    } else {
+        let q = "SELECT coalesce(sum(event_count), 0)::bigint FROM audit.audit_log_integrity WHERE id = ANY ($1)";
+        client.select(q, Some(1), &[ids.clone().into()])?.first().get_one::<i64>()?.unwrap_or(0)
+    };
+    Ok(Checked {
+        problems,
+        batches: ids.len(),
+        events: counted,
+    })
 }
 
 /// Verifies batches `p_from_batch..=p_to_batch` (all by default) and returns one row per
@@ -271,9 +402,9 @@ fn verify_audit_chain(
         let whole_tail = p_to_batch.is_none();
         let mut problems = verify_batches(client, prev, batches)?;
         if whole_tail {
-            problems.extend(unaccounted(client, last_position.unwrap_or(0))?);
-            problems.extend(against_checkpoints(client)?);
-            problems.extend(redactions_against_their_requests(client)?);
+            problems.extend(unaccounted(client, last_position.unwrap_or(0), Events::All)?);
+            problems.extend(against_checkpoints(client, None)?);
+            problems.extend(redactions_against_their_requests(client, Events::All)?);
         }
         Ok::<_, pgrx::spi::SpiError>((problems, count, events))
     })
@@ -304,33 +435,35 @@ fn verify_audit_chain(
     TableIterator::new(rows)
 }
 
-/// The seed's contract: true when every batch whose time range meets the window verifies (and
-/// links to the batch before it); each batch's verification_status and verification_time are set.
+/// The seed's contract: true when everything in the window verifies: every batch whose time
+/// range meets it (and its link to the batch before) and every event logged in it, as strictly
+/// as verify_audit_chain() checks the whole chain. Each batch's verification_status and
+/// verification_time are set; each problem is also raised as a WARNING, for the log.
 #[pg_extern(volatile, security_definer)]
 #[search_path(audit, pg_catalog, pg_temp)]
 fn verify_audit_batch_integrity(
     p_batch_start: TimestampWithTimeZone,
     p_batch_end: TimestampWithTimeZone,
 ) -> bool {
-    Spi::connect_mut(|client| {
+    let checked = Spi::connect_mut(|client| {
         let q = "SELECT min(id), max(id) FROM audit.audit_log_integrity
                   WHERE batch_end_time >= $1 AND batch_start_time <= $2";
         let (from, to): (Option<i64>, Option<i64>) = client
             .select(q, Some(1), &[p_batch_start.into(), p_batch_end.into()])?
             .first()
             .get_two()?;
-        let (Some(from), Some(to)) = (from, to) else {
-            return Ok(true);
-        };
-        let prev = if from > 1 {
-            chain::range(client, from - 1, Some(from - 1))?.pop()
-        } else {
-            None
-        };
-        let batches = chain::range(client, from, Some(to))?;
-        Ok::<_, pgrx::spi::SpiError>(verify_batches(client, prev, batches)?.is_empty())
+        check_window(client, from.zip(to), p_batch_start, p_batch_end)
     })
-    .unwrap_or_else(|e| error!("verify_audit_batch_integrity: {e}"))
+    .unwrap_or_else(|e| error!("verify_audit_batch_integrity: {e}"));
+    for p in &checked.problems {
+        warning!(
+            "verify_audit_batch_integrity: {}{}: {}",
+            p.kind.as_str(),
+            p.event_id.map(|e| format!(" (event {e})")).unwrap_or_default(),
+            p.detail
+        );
+    }
+    checked.problems.is_empty()
 }
 
 const RECORD_RUN: &str = "
@@ -339,7 +472,8 @@ const RECORD_RUN: &str = "
     RETURNING id";
 
 /// For schedulers, through the procedure `verify_recent(interval)`: verifies the batches sealed
-/// within `p_window` (and their link to the batch before), records the run in
+/// within `p_window` (and their link to the batch before) and the events logged within it, as
+/// strictly as verify_audit_chain() checks the whole chain; records the run in
 /// `audit.verification_runs`, and on any problem opens an `integrity_failure` alert. Returns the
 /// run as JSON; the procedure commits it and then raises if it failed.
 #[pg_extern(volatile, security_definer, schema = "audit")]
@@ -347,17 +481,15 @@ const RECORD_RUN: &str = "
 fn verify_recent_run(p_window: pgrx::datum::Interval) -> pgrx::datum::JsonB {
     let run = Spi::connect_mut(|client| {
         let started: TimestampWithTimeZone = client.select("SELECT clock_timestamp()", Some(1), &[])?.first().get_one()?.expect("a time");
-        let q = "SELECT min(id) FROM audit.audit_log_integrity WHERE created_at >= now() - $1";
-        let from: Option<i64> = client.select(q, Some(1), &[p_window.into()])?.first().get_one()?;
-        let (problems, batches, events) = match from {
-            Some(from) => {
-                let prev = if from > 1 { chain::range(client, from - 1, Some(from - 1))?.pop() } else { None };
-                let batches = chain::range(client, from, None)?;
-                let (n, events) = (batches.len() as i32, batches.iter().map(|b| b.batch.event_count).sum::<i64>());
-                (verify_batches(client, prev, batches)?, n, events)
-            }
-            None => (Vec::new(), 0, 0),
-        };
+        let q = "SELECT min(id), max(id), now() - $1, 'infinity'::timestamptz
+                   FROM audit.audit_log_integrity WHERE created_at >= now() - $1";
+        let row = client.select(q, Some(1), &[p_window.into()])?;
+        let row = row.first();
+        let (from, to) = (row.get::<i64>(1)?, row.get::<i64>(2)?);
+        let since: TimestampWithTimeZone = row.get(3)?.expect("a time");
+        let end: TimestampWithTimeZone = row.get(4)?.expect("infinity");
+        let checked = check_window(client, from.zip(to), since, end)?;
+        let (problems, batches, events) = (checked.problems, checked.batches as i32, checked.events);
         let ok = problems.is_empty();
         let problems_json = serde_json::to_value(&problems).expect("problems serialise");
         let id: i64 = with_internal(|| {
@@ -379,7 +511,7 @@ fn verify_recent_run(p_window: pgrx::datum::Interval) -> pgrx::datum::JsonB {
                 severity: "critical".into(),
                 title: "Audit log integrity check failed".into(),
                 description: format!(
-                    "{} problem(s) in the batches sealed within {}; the first: {} ({})",
+                    "{} problem(s) in what was sealed or logged within {}; the first: {} ({})",
                     problems.len(),
                     p_window,
                     first.kind.as_str(),

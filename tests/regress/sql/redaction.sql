@@ -59,6 +59,10 @@ BEGIN
       FROM audit.audit_events e WHERE e.event_id = r.event_id AND r.event_id = '0193a0c4-0000-7000-8000-0000000000d4';
 END $$;
 SELECT kind, detail ~ 'do not match the digest' AS digest_broken FROM verify_audit_chain(:b0 + 1);
+-- The scheduled checks see it too, the request being in their window.
+SET LOCAL client_min_messages = error;
+SELECT verify_audit_batch_integrity(now() - interval '1 hour', now() + interval '1 hour') AS window_verifies,
+       jsonb_path_query_array(audit.verify_recent_run('1 hour') -> 'problems', '$[*].kind') AS recent_finds;
 ROLLBACK;
 
 -- Nobody but the extension's owner (and superusers) may redact.
