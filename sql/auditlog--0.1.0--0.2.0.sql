@@ -742,3 +742,21 @@ SELECT pg_catalog.pg_extension_config_dump('audit.event_ids', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.redactions', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.detection_rules', 'WHERE NOT builtin');
 SELECT pg_catalog.pg_extension_config_dump('audit.audit_events_p0_1_0', '');
+
+-- The partitions of the current period and the ones ahead, made now, so that nothing lands in
+-- the default partition of a server that runs no background sealer and no pg_cron yet.
+SELECT audit_maintain_partitions();
+
+-- What the preload adds, said where it is missing (or seals another database). A WARNING: an
+-- extension script's NOTICEs never reach the client.
+DO $$
+BEGIN
+    IF current_setting('shared_preload_libraries') !~ '(^|[\s,"/])auditlog("|\s*(,|$))' THEN
+        RAISE WARNING 'auditlog is not in shared_preload_libraries: nothing seals new events in the background, and nothing makes partitions ahead once these run out'
+            USING HINT = format('Add auditlog to shared_preload_libraries with auditlog.seal_database = %L and restart, or schedule SELECT seal_audit_events() and SELECT audit_maintain_partitions() (pg_cron lines in the README).', current_database());
+    ELSIF current_setting('auditlog.seal_database', true) IS DISTINCT FROM current_database() THEN
+        RAISE WARNING 'the background sealer seals database %, not this one', current_setting('auditlog.seal_database', true)
+            USING HINT = format('Set auditlog.seal_database = %L and restart, or schedule SELECT seal_audit_events() here.', current_database());
+    END IF;
+END
+$$;

@@ -111,6 +111,7 @@ fn make_partitions(client: &mut SpiClient<'_>) -> SpiResult<i32> {
             None,
             &[],
         )?;
+        not_the_extensions(client, &name)?;
         client.update(
             &format!("SELECT audit.index_event_partition('audit.{name}')"),
             None,
@@ -136,6 +137,30 @@ fn make_partitions(client: &mut SpiClient<'_>) -> SpiResult<i32> {
         made += 1;
     }
     Ok(made)
+}
+
+/// A partition holds the DBA's data, as the ones made later do: one made while CREATE (or ALTER)
+/// EXTENSION runs must not become part of the extension, which pg_dump would leave out and DROP
+/// EXTENSION would drop. (What ALTER EXTENSION ... DROP TABLE does, without its owner's check.)
+fn not_the_extensions(client: &mut SpiClient<'_>, table: &str) -> SpiResult<()> {
+    // SAFETY: a flag the backend sets while it runs an extension's script.
+    if !unsafe { pg_sys::creating_extension } {
+        return Ok(());
+    }
+    let oid: Option<pg_sys::Oid> = client
+        .select(&format!("SELECT 'audit.{table}'::regclass::oid"), Some(1), &[])?
+        .first()
+        .get(1)?;
+    // SAFETY: removes the table's membership record, as ALTER EXTENSION ... DROP does.
+    unsafe {
+        pg_sys::deleteDependencyRecordsForClass(
+            pg_sys::RelationRelationId,
+            oid.expect("the table just made"),
+            pg_sys::ExtensionRelationId,
+            pg_sys::DependencyType::DEPENDENCY_EXTENSION as std::ffi::c_char,
+        );
+    }
+    Ok(())
 }
 
 /// The append-only trigger every audit table has: statement triggers are not inherited, and a

@@ -101,14 +101,30 @@ async fn a_0_1_0_database_updates_with_its_events_and_chain_intact() {
     assert_eq!(version, env!("CARGO_PKG_VERSION"));
     let after = event_ids(&db).await;
     assert_eq!(after, before, "every event is still there");
-    // The one logged after the last 0.1.0 seal is sealed by 0.2.0; new events join the chain.
+    // The update made the partitions ahead (this month is the 0.1.0 table's), nothing waits in
+    // the default partition; the one logged after the last 0.1.0 seal is sealed by 0.2.0; new
+    // events join the chain.
+    let ahead: i64 = db
+        .query_one(
+            "SELECT count(*) FROM pg_inherits WHERE inhparent = 'audit.audit_events'::regclass",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(ahead, 1 + 1 + 3, "default, 0.1.0's and three ahead");
     db.batch_execute(
-        "SELECT audit_maintain_partitions();
-         SELECT audit_log('auth.logout', '{}', '{\"user_id\": 7}');
+        "SELECT audit_log('auth.logout', '{}', '{\"user_id\": 7}');
          SELECT seal_audit_events();",
     )
     .await
     .unwrap();
+    let waiting: i64 = db
+        .query_one("SELECT count(*) FROM audit.audit_events_default", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(waiting, 0);
     assert_eq!(verify_kinds(&db).await, ["ok"]);
     let mismatches: i64 = db
         .query_one("SELECT count(*) FROM audit.audit_events e WHERE integrity_hash <> audit.event_integrity_hash(e)", &[])

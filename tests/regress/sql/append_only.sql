@@ -30,8 +30,14 @@ SELECT regress_try('UPDATE audit.audit_events SET status = status') AS owner_upd
        regress_try('TRUNCATE audit.audit_events') AS owner_truncate;
 RESET ROLE;
 
-SELECT tgrelid::regclass AS "table", tgname, tgenabled FROM pg_trigger
- WHERE tgrelid::regclass::text LIKE 'audit.%' AND NOT tgisinternal ORDER BY 1, 2;
+-- Partitions (made by month) are listed apart: each has its append-only trigger too.
+SELECT tgrelid::regclass AS "table", tgname, tgenabled FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+ WHERE tgrelid::regclass::text LIKE 'audit.%' AND NOT tgisinternal
+   AND (NOT c.relispartition OR c.relname = 'audit_events_default') ORDER BY 1, 2;
+SELECT count(*) >= 4 AS partitions, count(*) FILTER (WHERE EXISTS (
+           SELECT FROM pg_trigger t WHERE t.tgrelid = i.inhrelid AND t.tgname LIKE '%append_only' AND t.tgenabled = 'A'))
+       = count(*) AS each_append_only
+  FROM pg_inherits i WHERE i.inhparent = 'audit.audit_events'::regclass;
 
 -- Nothing was lost along the way.
 SELECT count(*) > 0 AS events_still_there FROM audit.audit_events;

@@ -11,7 +11,10 @@ SELECT count(*) AS definer_without_search_path
 -- The tables belong to a role that cannot log in.
 SELECT c.relname, pg_get_userbyid(c.relowner) AS owner, r.rolcanlogin
   FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner
- WHERE c.relnamespace = 'audit'::regnamespace AND c.relkind IN ('r', 'p', 'v') ORDER BY 1;
+ WHERE c.relnamespace = 'audit'::regnamespace AND c.relkind IN ('r', 'p', 'v')
+   AND (NOT c.relispartition OR c.relname = 'audit_events_default') ORDER BY 1;
+SELECT DISTINCT pg_get_userbyid(c.relowner) AS partitions_owner
+  FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'audit.audit_events'::regclass;
 
 -- A role with nothing but audit_writer logs with the default search_path, and can do no more.
 CREATE ROLE regress_app LOGIN IN ROLE audit_writer;
