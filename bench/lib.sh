@@ -13,7 +13,7 @@ quick_or() { if [ "$QUICK" = 1 ]; then echo "$2"; else echo "$1"; fi; }
 # at DIR PORT psql-args...: psql on a throwaway cluster, quiet, stopping at the first error.
 at() {
   local dir=$1 port=$2; shift 2
-  PGOPTIONS="-c client_min_messages=warning ${PGOPTIONS:-}" command psql -h "$dir" -p "$port" \
+  PGOPTIONS="-c client_min_messages=error ${PGOPTIONS:-}" command psql -h "$dir" -p "$port" \
     -U postgres -X -q -v ON_ERROR_STOP=1 "$@"
 }
 
@@ -47,5 +47,5 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 # figure with no goal), printed now and kept for bench/report.sh.
 goal() {
   printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" >>"$GOALS"
-  printf '  %s: %sx (goal %s %s)  [%s]\n' "$1" "$2" "$3" "$4" "$5"
+  printf '  %s: %sx (%s)  [%s]\n' "$1" "$2" "$([ "$4" = - ] && echo "no goal" || echo "goal $3 $4")" "$5"
 }

@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
 # Sealing and verification costs (issue 3), each as a ratio to a baseline measured in the same
-# run, on a throwaway cluster. Called by `make bench`.
+# run, on a throwaway cluster. Called by bench/all.sh.
 #   1. verify_audit_chain() over N sealed events against one plain read of the same rows
 #   2. seal_audit_events() per event against audit_log() for the same events
 #   3. pgbench ingest through audit_log() with a seal every second against without
-#   SEAL_BENCH_EVENTS  events loaded and sealed for 1 and 2 (default 1000000)
-#   BENCH_SECONDS      pgbench seconds per side for 3 (default 20), split over the rounds
+#   SEAL_BENCH_EVENTS  events loaded and sealed for 1 and 2 (default 1000000; quick 100000)
+#   BENCH_SECONDS      pgbench seconds per side for 3 (default 20; quick 8), split over the rounds
 #   SEAL_BENCH_ROUNDS  rounds per side for 3 (default 2), alternating without, with
 #   SEAL_BENCH_PORT    port of the throwaway cluster (default 55491)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
-BIN=/usr/lib/postgresql/15/bin
-EVENTS=${SEAL_BENCH_EVENTS:-1000000}
-SIDE_SECONDS=${BENCH_SECONDS:-20}
+EVENTS=${SEAL_BENCH_EVENTS:-$(quick_or 1000000 100000)}
+SIDE_SECONDS=${BENCH_SECONDS:-$(quick_or 20 8)}
 ROUNDS=${SEAL_BENCH_ROUNDS:-2}
 ROUND_SECONDS=$(( (SIDE_SECONDS + ROUNDS - 1) / ROUNDS ))
 PORT=${SEAL_BENCH_PORT:-55491}
@@ -26,30 +26,26 @@ cleanup() {
   scripts/pgcluster.sh stop "$DIR"
 }
 trap cleanup EXIT
-psql() { PGOPTIONS="-c client_min_messages=warning ${PGOPTIONS:-}" command psql -h "$DIR" -p "$PORT" -U postgres -X -q -v ON_ERROR_STOP=1 "$@"; }
-# Milliseconds one statement takes (psql's \timing: the statement's round trip, not connecting);
-# the statement's own output is left in $OUT (the background sealer has its own).
+# Milliseconds one statement takes; its own output is left in $OUT.
 OUT=$DIR/out
-ms() {
-  psql -d bench -At -c '\timing on' -c "$1" >"$OUT"
+timed() {
+  at "$DIR" "$PORT" -d bench -At -c '\timing on' -c "$1" >"$OUT"
   sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' "$OUT"
   sed -i '/^Time: /d' "$OUT"
 }
 # Serial plans for the timed reads: on 2 cores a parallel plan's gain depends on what it gets
-# (the plain read gets 2 workers, the verifier's per-batch query 0 or 1), which is noise here.
-ms_serial() { PGOPTIONS="-c max_parallel_workers_per_gather=0" ms "$1"; }
-min() { printf '%s\n' "$@" | sort -g | head -1; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+# (the plain read gets 2 workers, the verifier's per-batch query none or one), which is noise here.
+timed_serial() { PGOPTIONS="-c max_parallel_workers_per_gather=0" timed "$1"; }
 
 # fsync off: CPU-bound, so nothing hides the sealer's CPU, which on 2 cores competes with the
 # writers. shared_buffers holds all N events (about 1.9 GB per million with indexes), so both
 # timed reads run from shared buffers once warm and the ratio compares CPU, not page-cache copies.
-# auditlog is preloaded (its background sealer's settings require it) with that sealer off: here
-# the script decides when seals run.
+# auditlog is preloaded with its background sealer off: here the script decides when seals run.
+mapfile -t conf < <(preload_conf yes)
 scripts/pgcluster.sh start "$DIR" "$PORT" "shared_buffers = 4GB" "max_wal_size = 8GB" \
-  "checkpoint_timeout = 30min" "shared_preload_libraries = 'auditlog'" "auditlog.seal_interval = 0" >/dev/null
-psql -d postgres -c "CREATE DATABASE bench"
-psql -d bench -c "CREATE EXTENSION auditlog" -c "SELECT audit_maintain_partitions()"
+  "checkpoint_timeout = 30min" "${conf[@]}" >/dev/null
+at "$DIR" "$PORT" -d postgres -c "CREATE DATABASE bench"
+at "$DIR" "$PORT" -d bench -c "CREATE EXTENSION auditlog"
 
 # --- 1 and 2: load and seal N events, a seal after every CHUNK logged (a sealer behind a steady
 # load takes what came since its last run; one seal of a million is not how it runs).
@@ -60,7 +56,7 @@ echo "Loading and sealing $EVENTS events, $CHUNK per audit_log() statement and p
 log_ms=() seal_ms=()
 for (( done_ = 0; done_ < EVENTS; done_ += CHUNK )); do
   n=$(( EVENTS - done_ < CHUNK ? EVENTS - done_ : CHUNK ))
-  log_ms+=("$(ms "SELECT count(audit_log(
+  log_ms+=("$(timed "SELECT count(audit_log(
       (ARRAY['auth.login.success', 'auth.logout', 'data.client.read', 'data.client.update',
              'data.client.create', 'authz.access.granted', 'authz.access.denied',
              'system.config.changed'])[1 + i % 8],
@@ -71,23 +67,21 @@ for (( done_ = 0; done_ < EVENTS; done_ += CHUNK )); do
                          'user_agent', 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36',
                          'correlation_id', 'CORR_' || i / 20)))
     FROM generate_series($done_ + 1, $done_ + $n) i")")
-  seal_ms+=("$(ms "SELECT seal_audit_events()")")
+  seal_ms+=("$(timed "SELECT seal_audit_events()")")
   printf '  events %8d..%-8d  audit_log() %8.0f ms   seal %7.0f ms\n' \
     $(( done_ + 1 )) $(( done_ + n )) "${log_ms[-1]}" "${seal_ms[-1]}"
 done
-psql -d bench -c "VACUUM ANALYZE" -c "CHECKPOINT"
-log_total=$(printf '%s\n' "${log_ms[@]}" | awk '{ s += $1 } END { print s }')
-seal_total=$(printf '%s\n' "${seal_ms[@]}" | awk '{ s += $1 } END { print s }')
+at "$DIR" "$PORT" -d bench -c "VACUUM ANALYZE" -c "CHECKPOINT"
+log_total=$(sum "${log_ms[@]}") seal_total=$(sum "${seal_ms[@]}")
 seal_us=$(awk -v s="$seal_total" -v n="$EVENTS" 'BEGIN { printf "%.1f", s * 1000 / n }')
 log_us=$(awk -v s="$log_total" -v n="$EVENTS" 'BEGIN { printf "%.1f", s * 1000 / n }')
-echo "  sealing: $seal_us us/event; audit_log(): $log_us us/event"
 
 # Baseline: every column of every sealed event and of its position row, rendered as text, found
 # as the verifier finds it (by id and time, live or archived). That is the least an outside
-# verifier would have to read; the verifier reads the same rows and
-# columns and, in place of rendering them, hashes them (SHA-256 of the canonical event, of the
-# classification) and checks positions, Merkle roots and the batch chain. Each is timed twice,
-# alternating; the faster (warm) run counts.
+# verifier would have to read; the verifier reads the same rows and columns and, in place of
+# rendering them, hashes them (SHA-256 of the canonical event, of the classification) and checks
+# positions, Merkle roots and the batch chain. Each is timed twice, alternating; the faster
+# (warm) run counts.
 READ="SELECT sum(length(p::text) + length(e::text))
         FROM audit.event_positions p
         JOIN audit.all_events e ON e.event_id = p.event_id AND e.\"timestamp\" = p.\"timestamp\""
@@ -95,65 +89,54 @@ VERIFY="SELECT string_agg(kind, ',') FROM verify_audit_chain()"
 echo "Reading and verifying all $EVENTS sealed events (serial plans, twice each, faster counts)"
 read_ms=() verify_ms=()
 for r in 1 2; do
-  read_ms+=("$(ms_serial "$READ")")
-  verify_ms+=("$(ms_serial "$VERIFY")")
+  read_ms+=("$(timed_serial "$READ")")
+  verify_ms+=("$(timed_serial "$VERIFY")")
   [ "$(cat "$OUT")" = ok ] || { echo "verify_audit_chain(): $(cat "$OUT")" >&2; exit 1; }
   printf '  run %d: read %8.0f ms   verify_audit_chain() %8.0f ms\n' "$r" "${read_ms[-1]}" "${verify_ms[-1]}"
 done
 read_best=$(min "${read_ms[@]}") verify_best=$(min "${verify_ms[@]}")
 
-# --- 3: pgbench ingest through audit_log() (bench/audit_log.sql) with and without a sealer.
-# The sides alternate (without, with, without, with, ...): rows/s on this VM drift by up to 20 %
-# between runs, and a single pair of runs gave anything from 0.68x to 0.96x. Every run starts on
-# fresh tables (audit.audit_events refuses TRUNCATE; dropping the extension is allowed), so none
-# pays for earlier rows, after a CHECKPOINT.
-# ingest NAME LABEL SEALER: sets tps (one row per transaction, so rows/s); pgbench's output stays
-# in tmp/bench-seal-NAME.log.
+# --- 3: pgbench ingest through audit_log() (bench/audit_log.sql) with and without a sealer,
+# alternating, each run on fresh tables after a CHECKPOINT.
+# ingest NAME LABEL SEALER: sets tps (rows/s); pgbench's output stays in tmp/bench-seal-NAME.log.
 ingest() {
-  local label=$2 sealer=$3 log="$DIR/../bench-seal-$1.log" stop="$DIR/stop-sealer"
-  psql -d bench -c "DROP EXTENSION auditlog CASCADE" -c "CREATE EXTENSION auditlog" \
-    -c "SELECT audit_maintain_partitions()" -c "CHECKPOINT"
+  local label=$2 sealer=$3 stop="$DIR/stop-sealer"
+  at "$DIR" "$PORT" -d bench -c "DROP EXTENSION auditlog CASCADE" -c "CREATE EXTENSION auditlog" -c "CHECKPOINT"
   if [ "$sealer" = yes ]; then
     # One seal, then a second's sleep, until told to stop: like a cron job, the sealer never
     # overlaps itself, and each seal takes what the writers committed since the last one.
     rm -f "$stop" "$DIR/seals"
     ( OUT=$DIR/out.sealer
       while [ ! -e "$stop" ]; do
-        t=$(ms "SELECT seal_audit_events()"); echo "$t $(cat "$OUT")" >>"$DIR/seals"; sleep 1
+        t=$(timed "SELECT seal_audit_events()"); echo "$t $(cat "$OUT")" >>"$DIR/seals"; sleep 1
       done ) &
     loop_pid=$!
   fi
-  "$BIN/pgbench" -h "$DIR" -p "$PORT" -U postgres -n -M prepared -c 4 -j 2 -T "$ROUND_SECONDS" \
-    -f bench/audit_log.sql bench >"$log" 2>&1 || { cat "$log" >&2; exit 1; }
-  tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$log")
+  tps=$(pgbench_tps "$DIR" "$PORT" bench bench/audit_log.sql "$ROUND_SECONDS" "$DIR/../bench-seal-$1.log")
   printf '  %-26s %8.1f rows/s\n' "$label" "$tps"
   if [ "$sealer" = yes ]; then
     touch "$stop"; wait "$loop_pid"; loop_pid=
     # Lines "ms events"; the seal's time under load is wall time on CPUs the writers also want.
-    awk -v left="$(psql -d bench -At -c "SELECT count(*) FROM audit.unsealed_events")" '
+    awk -v left="$(at "$DIR" "$PORT" -d bench -At -c "SELECT count(*) FROM audit.unsealed_events")" '
       { n++; t += $1; e += $2; if ($1 > m) m = $1 }
       END { printf "    sealer: %d seals, %d events, %.1f us/event, longest %.0f ms, %d unsealed at the end\n",
                    n, e, t * 1000 / e, m, left }' "$DIR/seals"
     # What was sealed under load must verify: seal the rest, verify the whole chain.
-    psql -d bench -At -c "SELECT seal_audit_events()" >/dev/null
-    [ "$(ms "SELECT string_agg(kind, ',') FROM verify_audit_chain()" >/dev/null; cat "$OUT")" = ok ] \
+    at "$DIR" "$PORT" -d bench -At -c "SELECT seal_audit_events()" >/dev/null
+    [ "$(timed "SELECT string_agg(kind, ',') FROM verify_audit_chain()" >/dev/null; cat "$OUT")" = ok ] \
       || { echo "verify_audit_chain() after sealing under load: $(cat "$OUT")" >&2; exit 1; }
   fi
 }
-echo "Ingest: pgbench, 4 clients, 2 threads, -M prepared, audit_log.sql, $ROUNDS rounds x $ROUND_SECONDS s per side"
+echo "Ingest: pgbench, 4 clients, audit_log.sql, $ROUNDS rounds x $ROUND_SECONDS s per side"
 plain_tps=() sealed_tps=()
 for r in $(seq 1 "$ROUNDS"); do
   ingest "plain-$r" "round $r, without sealing" no; plain_tps+=("$tps")
   ingest "sealed-$r" "round $r, sealing every 1 s" yes; sealed_tps+=("$tps")
 done
-# Rounds have equal durations, so the mean rows/s is total rows over total time.
-mean() { printf '%s\n' "$@" | awk '{ s += $1 } END { printf "%.1f", s / NR }'; }
 plain=$(mean "${plain_tps[@]}") sealed=$(mean "${sealed_tps[@]}")
 
-cat <<EOF
-
-Sealing and verification, $EVENTS events, $(nproc) cores:
-  verify_audit_chain() vs reading the same rows:   $(ratio "$verify_best" "$read_best")x (goal <= 1.5)  [$(printf '%.0f' "$verify_best") ms vs $(printf '%.0f' "$read_best") ms]
-  seal_audit_events() vs audit_log(), per event:   $(ratio "$seal_total" "$log_total")x  [$seal_us us vs $log_us us per event]
-  ingest with a seal every 1 s vs without:         $(ratio "$sealed" "$plain")x (goal >= 0.9)  [$(printf '%.0f' "$sealed") vs $(printf '%.0f' "$plain") rows/s]
-EOF
+goal "verify_audit_chain() vs reading the same rows ($EVENTS events)" "$(ratio "$verify_best" "$read_best")" "<=" 1.5 \
+  "$(printf '%.0f vs %.0f ms' "$verify_best" "$read_best")"
+goal "seal_audit_events() vs audit_log(), per event" "$(ratio "$seal_total" "$log_total")" "<=" - \
+  "$seal_us vs $log_us us per event"
+goal "ingest with a seal every 1 s vs without" "$(ratio "$sealed" "$plain")" ">=" 0.9 "$sealed vs $plain rows/s"

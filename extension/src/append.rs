@@ -1,7 +1,8 @@
-//! Appending one row to an audit table as COPY FROM does: the tuple straight into the table (for
-//! a partitioned one, the partition its time falls in) and its indexes, with no statement to
-//! plan, start and end. audit_log() writes three rows per event this way; an SPI statement for
-//! them cost more than the inserts themselves.
+//! Appending rows to the audit tables as COPY FROM does: each tuple straight into its table (for
+//! a partitioned one, the partition its time falls in) and that table's indexes, with no
+//! statement to plan, start and end. audit_log() writes three rows per event this way; an SPI
+//! statement for them cost more than the inserts themselves. An [`Appender`] keeps the tables
+//! and their indexes open for many rows, as a batch writes them.
 //!
 //! NOT NULL is checked here and CHECK constraints as the executor checks them, and a duplicate
 //! in a unique index is an error, as in an INSERT. What the executor would also do is not
@@ -9,6 +10,7 @@
 
 use pgrx::pg_sys::{self, Datum, Oid};
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::ffi::CStr;
 
 thread_local! {
@@ -68,12 +70,10 @@ unsafe fn partition_for(parent: pg_sys::Relation, key: i64) -> Oid {
     if bounds.is_null() {
         pgrx::error!("auditlog: audit.audit_events has no partition for this event");
     }
-    let at_or_below = |i: usize| {
-        match **(*bounds).kind.add(i) {
-            pg_sys::PartitionRangeDatumKind::PARTITION_RANGE_DATUM_MINVALUE => true,
-            pg_sys::PartitionRangeDatumKind::PARTITION_RANGE_DATUM_MAXVALUE => false,
-            _ => (**(*bounds).datums.add(i)).value() as i64 <= key,
-        }
+    let at_or_below = |i: usize| match **(*bounds).kind.add(i) {
+        pg_sys::PartitionRangeDatumKind::PARTITION_RANGE_DATUM_MINVALUE => true,
+        pg_sys::PartitionRangeDatumKind::PARTITION_RANGE_DATUM_MAXVALUE => false,
+        _ => (**(*bounds).datums.add(i)).value() as i64 <= key,
     };
     // Bounds are sorted: count those at or below the key.
     let (mut lo, mut hi) = (0usize, (*bounds).ndatums as usize);
@@ -95,74 +95,166 @@ unsafe fn partition_for(parent: pg_sys::Relation, key: i64) -> Oid {
     *(*desc).oids.add(index as usize)
 }
 
-/// Appends a row to table `relid`, its values in the table's column order; a partitioned table
-/// routes it by `partition_key`, the row's timestamptz.
-///
-/// # Safety
-/// `values` must hold datums of the columns' types (nulls where `nulls` says), alive for the call.
-pub unsafe fn append(relid: Oid, values: &mut [Datum], nulls: &mut [bool], partition_key: Option<i64>) {
-    let lock = pg_sys::RowExclusiveLock as pg_sys::LOCKMODE;
-    let table = pg_sys::table_open(relid, lock);
-    let mut target = table;
-    if let Some(key) = partition_key {
-        // Locking the partition takes in any partition change made meanwhile: route again until
-        // the partition locked is the one the key falls in.
-        let mut leaf = partition_for(table, key);
-        loop {
-            target = pg_sys::table_open(leaf, lock);
-            let now = partition_for(table, key);
-            if now == leaf {
-                break;
+const LOCK: pg_sys::LOCKMODE = pg_sys::RowExclusiveLock as pg_sys::LOCKMODE;
+const NO_LOCK: pg_sys::LOCKMODE = pg_sys::NoLock as pg_sys::LOCKMODE;
+
+/// A table rows go into, open with its indexes.
+struct Target {
+    rel: pg_sys::Relation,
+    info: *mut pg_sys::ResultRelInfo,
+    slot: *mut pg_sys::TupleTableSlot,
+    check: bool,
+}
+
+/// Tables open for appending, and the executor state their index inserts use. Open them for one
+/// row or for a batch; [`Appender::finish`] closes them (an error instead leaves that to the
+/// transaction's abort, as for any relation).
+pub struct Appender {
+    estate: *mut pg_sys::EState,
+    /// Tables named by the caller (a partitioned one too), and the partitions rows went to.
+    opened: HashMap<Oid, pg_sys::Relation>,
+    targets: HashMap<Oid, Target>,
+}
+
+impl Appender {
+    pub fn new() -> Appender {
+        Appender {
+            // SAFETY: a memory context of its own, freed by finish().
+            estate: unsafe { pg_sys::CreateExecutorState() },
+            opened: HashMap::new(),
+            targets: HashMap::new(),
+        }
+    }
+
+    fn open(&mut self, relid: Oid) -> pg_sys::Relation {
+        // SAFETY: opens and locks as an INSERT would; kept until finish().
+        *self
+            .opened
+            .entry(relid)
+            .or_insert_with(|| unsafe { pg_sys::table_open(relid, LOCK) })
+    }
+
+    /// The table a row for `relid` goes into: the table itself, or the partition `key` falls in.
+    fn target(&mut self, relid: Oid, key: Option<i64>) -> Oid {
+        let table = self.open(relid);
+        let Some(key) = key else { return relid };
+        // SAFETY: the parent is open and locked. Locking the partition takes in any partition
+        // change made meanwhile: route again until the partition locked is the one the key
+        // falls in.
+        unsafe {
+            let mut leaf = partition_for(table, key);
+            loop {
+                self.open(leaf);
+                let now = partition_for(table, key);
+                if now == leaf {
+                    return leaf;
+                }
+                leaf = now;
             }
-            pg_sys::table_close(target, pg_sys::NoLock as pg_sys::LOCKMODE);
-            leaf = now;
         }
     }
-    let desc = (*table).rd_att;
-    if (*desc).natts as usize != values.len() || values.len() != nulls.len() {
-        pgrx::error!("auditlog: a row for {relid:?} has {} values", values.len());
+
+    /// Appends a row to table `relid`, its values in the table's column order; a partitioned table
+    /// routes it by `partition_key`, the row's timestamptz.
+    ///
+    /// # Safety
+    /// `values` must hold datums of the columns' types (nulls where `nulls` says), alive for the
+    /// call.
+    pub unsafe fn append(
+        &mut self,
+        relid: Oid,
+        values: &mut [Datum],
+        nulls: &mut [bool],
+        partition_key: Option<i64>,
+    ) {
+        let desc = (*self.open(relid)).rd_att;
+        if (*desc).natts as usize != values.len() || values.len() != nulls.len() {
+            pgrx::error!("auditlog: a row for {relid:?} has {} values", values.len());
+        }
+        for (i, null) in nulls.iter().enumerate() {
+            if *null && (*(*desc).attrs.as_ptr().add(i)).attnotnull {
+                pgrx::error!("auditlog: a row for {relid:?} has no value for a NOT NULL column");
+            }
+        }
+        let into = self.target(relid, partition_key);
+        let target = match self.targets.get(&into) {
+            Some(t) => t,
+            None => {
+                // Kept with the executor state, whatever memory the caller resets meanwhile.
+                let old = pg_sys::MemoryContextSwitchTo((*self.estate).es_query_cxt);
+                let rel = self.opened[&into];
+                let info = pg_sys::palloc0(size_of::<pg_sys::ResultRelInfo>())
+                    .cast::<pg_sys::ResultRelInfo>();
+                pg_sys::InitResultRelInfo(info, rel, 1, std::ptr::null_mut(), 0);
+                pg_sys::ExecOpenIndices(info, false);
+                let slot = pg_sys::MakeSingleTupleTableSlot(
+                    (*rel).rd_att,
+                    &raw const pg_sys::TTSOpsHeapTuple,
+                );
+                let constraints = (*(*rel).rd_att).constr;
+                let check = !constraints.is_null() && (*constraints).num_check > 0;
+                pg_sys::MemoryContextSwitchTo(old);
+                self.targets.entry(into).or_insert(Target {
+                    rel,
+                    info,
+                    slot,
+                    check,
+                })
+            }
+        };
+        // Each row's tuple lives in the per-row memory, reset after it.
+        let mut econtext = (*self.estate).es_per_tuple_exprcontext;
+        if econtext.is_null() {
+            econtext = pg_sys::MakePerTupleExprContext(self.estate);
+        }
+        let per_row = (*econtext).ecxt_per_tuple_memory;
+        let old = pg_sys::MemoryContextSwitchTo(per_row);
+        let mut tuple = pg_sys::heap_form_tuple(desc, values.as_mut_ptr(), nulls.as_mut_ptr());
+        if into != relid {
+            // A partition may order its columns otherwise (one attached as it was).
+            let map = pg_sys::convert_tuples_by_name(desc, (*target.rel).rd_att);
+            if !map.is_null() {
+                tuple = pg_sys::execute_attr_map_tuple(tuple, map);
+            }
+        }
+        pg_sys::ExecStoreHeapTuple(tuple, target.slot, false);
+        if target.check {
+            pg_sys::ExecConstraints(target.info, target.slot, self.estate);
+        }
+        pg_sys::heap_insert(
+            target.rel,
+            tuple,
+            pg_sys::GetCurrentCommandId(true),
+            0,
+            std::ptr::null_mut(),
+        );
+        (*target.slot).tts_tid = (*tuple).t_self;
+        pg_sys::ExecInsertIndexTuples(
+            target.info,
+            target.slot,
+            self.estate,
+            false,
+            false,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        );
+        pg_sys::ExecClearTuple(target.slot);
+        pg_sys::MemoryContextSwitchTo(old);
+        pg_sys::MemoryContextReset(per_row);
     }
-    for (i, null) in nulls.iter().enumerate() {
-        let att = (*desc).attrs.as_ptr().add(i);
-        if *null && (*att).attnotnull {
-            pgrx::error!("auditlog: a row for {relid:?} has no value for a NOT NULL column");
+
+    /// Closes what was opened; the locks stay until the transaction ends, as an INSERT's do.
+    pub fn finish(self) {
+        // SAFETY: each opened once above, closed once here.
+        unsafe {
+            for t in self.targets.values() {
+                pg_sys::ExecCloseIndices(t.info);
+                pg_sys::ExecDropSingleTupleTableSlot(t.slot);
+            }
+            for rel in self.opened.values() {
+                pg_sys::table_close(*rel, NO_LOCK);
+            }
+            pg_sys::FreeExecutorState(self.estate);
         }
     }
-    let mut tuple = pg_sys::heap_form_tuple(desc, values.as_mut_ptr(), nulls.as_mut_ptr());
-    let target_desc = (*target).rd_att;
-    if target != table {
-        // A partition may order its columns otherwise (one attached as it was).
-        let map = pg_sys::convert_tuples_by_name(desc, target_desc);
-        if !map.is_null() {
-            tuple = pg_sys::execute_attr_map_tuple(tuple, map);
-        }
-    }
-    let estate = pg_sys::CreateExecutorState();
-    let info = pg_sys::palloc0(size_of::<pg_sys::ResultRelInfo>()).cast::<pg_sys::ResultRelInfo>();
-    pg_sys::InitResultRelInfo(info, target, 1, std::ptr::null_mut(), 0);
-    let slot = pg_sys::MakeSingleTupleTableSlot(target_desc, &raw const pg_sys::TTSOpsHeapTuple);
-    pg_sys::ExecStoreHeapTuple(tuple, slot, false);
-    let constraints = (*target_desc).constr;
-    if !constraints.is_null() && (*constraints).num_check > 0 {
-        pg_sys::ExecConstraints(info, slot, estate);
-    }
-    pg_sys::heap_insert(target, tuple, pg_sys::GetCurrentCommandId(true), 0, std::ptr::null_mut());
-    (*slot).tts_tid = (*tuple).t_self;
-    pg_sys::ExecOpenIndices(info, false);
-    pg_sys::ExecInsertIndexTuples(
-        info,
-        slot,
-        estate,
-        false,
-        false,
-        std::ptr::null_mut(),
-        std::ptr::null_mut(),
-    );
-    pg_sys::ExecCloseIndices(info);
-    pg_sys::ExecDropSingleTupleTableSlot(slot);
-    pg_sys::FreeExecutorState(estate);
-    if target != table {
-        pg_sys::table_close(target, pg_sys::NoLock as pg_sys::LOCKMODE);
-    }
-    pg_sys::table_close(table, pg_sys::NoLock as pg_sys::LOCKMODE);
 }

@@ -1,6 +1,7 @@
 //! The SQL that audit_log() runs: reading the taxonomy and the DBA's user lookup, and writing
 //! the event, its field-access record and its alert.
 
+use crate::append::Appender;
 use crate::jsonb::BuiltJsonb;
 use crate::spi_cache::prepared;
 use auditlog_core::event::{Alert, Built, FieldAccess};
@@ -67,48 +68,6 @@ pub fn lookup_user(
         .map(|j| j.0))
 }
 
-/// Every stored column of an event, in the table's order.
-macro_rules! event_columns {
-    () => {
-        "event_id, \"timestamp\", event_type, event_data, user_id, session_id, correlation_id,
-         parent_correlation_id, ip_address, user_agent, user_context, status, enrichment_data,
-         classification, context_errors, integrity_hash, hash_version, created_at, updated_at"
-    };
-}
-
-/// Many events at once, each column bound as an array. An id already in the registry is skipped
-/// (a retried batch), and the ids written come back.
-const INSERT_EVENTS: &str = concat!(
-    "WITH input AS (
-        SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::jsonb[], $5::int8[],
-                             $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
-                             $11::jsonb[], $12::text[], $13::jsonb[], $14::jsonb[], $15::jsonb[],
-                             $16::text[], $17::int2[], $18::timestamptz[], $19::timestamptz[],
-                             $20::bytea[], $21::bytea[], $22::int4[])
-               AS i(",
-    event_columns!(),
-    ", event_hash, classification_hash, risk_score)),
-     ids AS (
-        INSERT INTO audit.event_ids SELECT event_id, \"timestamp\" FROM input
-        ON CONFLICT (event_id) DO NOTHING
-        RETURNING event_id),
-     e AS (
-        INSERT INTO audit.audit_events (",
-    event_columns!(),
-    ")
-        SELECT event_id, \"timestamp\", event_type, event_data, user_id, session_id,
-               correlation_id, parent_correlation_id, ip_address::inet, user_agent, user_context,
-               status, enrichment_data, classification, context_errors, integrity_hash,
-               hash_version, created_at, updated_at
-          FROM input WHERE event_id IN (SELECT event_id FROM ids)
-        RETURNING event_id, \"timestamp\")
-    INSERT INTO audit.unsealed_events
-    SELECT e.event_id, e.\"timestamp\", i.event_hash, i.classification_hash, i.correlation_id,
-           i.parent_correlation_id, i.risk_score
-      FROM e JOIN input i USING (event_id)
-    RETURNING event_id"
-);
-
 const INSERT_FIELD_ACCESS: &str = "
     INSERT INTO audit.field_access_audit
         (event_id, field_path, operation_type, resource_type, resource_id, field_sensitivity,
@@ -138,17 +97,23 @@ fn datum<T: IntoDatum>(v: T) -> (pg_sys::Datum, bool) {
         .map_or((pg_sys::Datum::from(0), true), |d| (d, false))
 }
 
-/// Appends rows given as (datum, null) pairs, in the table's column order.
-fn append(table: pg_sys::Oid, row: &[(pg_sys::Datum, bool)], partition_key: Option<i64>) {
+/// Appends a row given as (datum, null) pairs, in the table's column order.
+fn append(
+    appender: &mut Appender,
+    table: pg_sys::Oid,
+    row: &[(pg_sys::Datum, bool)],
+    partition_key: Option<i64>,
+) {
     let (mut values, mut nulls): (Vec<_>, Vec<_>) = row.iter().copied().unzip();
     // SAFETY: the datums are this call's, of each column's type, in column order.
-    unsafe { crate::append::append(table, &mut values, &mut nulls, partition_key) }
+    unsafe { appender.append(table, &mut values, &mut nulls, partition_key) }
 }
 
-/// Writes every row one built event makes: its id in the registry of ids, the event in its
+/// Appends the three rows every event makes: its id in the registry of ids, the event in its
 /// partition, its place in the queue the sealer empties (what the seal records, and what the
-/// correlation roll-up needs); then its field-access record and alert.
-pub fn write(client: &mut SpiClient<'_>, b: &Built, given: &Given) -> SpiResult<()> {
+/// correlation roll-up needs). What follows in the transaction sees them only after a
+/// CommandCounterIncrement.
+pub fn append_rows(appender: &mut Appender, b: &Built, given: &Given) {
     let e = &b.event;
     let [events, ids, queue, _] = crate::append::tables();
     let jsonb = |given: Option<pg_sys::Datum>, v: &Value| match given {
@@ -159,8 +124,9 @@ pub fn write(client: &mut SpiClient<'_>, b: &Built, given: &Given) -> SpiResult<
     let correlation = datum(e.correlation_id.as_str());
     let parent = datum(e.parent_correlation_id.as_deref());
     let (event_hash, classification_hash) = seal_hashes(b);
-    append(ids, &[id, at], None);
+    append(appender, ids, &[id, at], None);
     append(
+        appender,
         events,
         &[
             id,
@@ -186,6 +152,7 @@ pub fn write(client: &mut SpiClient<'_>, b: &Built, given: &Given) -> SpiResult<
         Some(e.timestamp_us - PG_EPOCH_OFFSET_US),
     );
     append(
+        appender,
         queue,
         &[
             id,
@@ -198,9 +165,20 @@ pub fn write(client: &mut SpiClient<'_>, b: &Built, given: &Given) -> SpiResult<
         ],
         None,
     );
-    // As a statement would: what follows in this transaction sees the rows.
+}
+
+/// As a statement would: what follows in this transaction sees the rows appended.
+pub fn rows_visible() {
     // SAFETY: a plain call between commands.
     unsafe { pg_sys::CommandCounterIncrement() };
+}
+
+/// Writes every row one built event makes, then its field-access record and alert.
+pub fn write(client: &mut SpiClient<'_>, b: &Built, given: &Given) -> SpiResult<()> {
+    let mut appender = Appender::new();
+    append_rows(&mut appender, b, given);
+    appender.finish();
+    rows_visible();
     write_extras(client, b)
 }
 
@@ -212,7 +190,7 @@ fn seal_hashes(b: &Built) -> (Vec<u8>, Vec<u8>) {
 }
 
 /// The field-access record and the alert an event brings, if any.
-fn write_extras(client: &mut SpiClient<'_>, b: &Built) -> SpiResult<()> {
+pub fn write_extras(client: &mut SpiClient<'_>, b: &Built) -> SpiResult<()> {
     if let Some(f) = &b.field_access {
         write_field_access(client, b, f)?;
     }
@@ -222,91 +200,25 @@ fn write_extras(client: &mut SpiClient<'_>, b: &Built) -> SpiResult<()> {
     Ok(())
 }
 
-/// Writes `events` with one INSERT (each column an array) and returns the ids it stored; an id
-/// already in the table is left alone, with no field-access record or alert a second time.
-pub fn write_many(client: &mut SpiClient<'_>, events: &[&Built]) -> SpiResult<HashSet<uuid::Uuid>> {
-    if events.is_empty() {
+/// Which of `ids` are stored already (a batch retried after a lost acknowledgement). Were another
+/// session to store one of them meanwhile, its unique index refuses the batch, retried whole.
+pub fn stored_ids(client: &SpiClient<'_>, ids: &[uuid::Uuid]) -> SpiResult<HashSet<uuid::Uuid>> {
+    if ids.is_empty() {
         return Ok(HashSet::new());
     }
-    fn column<T: IntoDatum>(events: &[&Built], f: impl Fn(&Built) -> T) -> DatumWithOid<'static> {
-        events.iter().map(|b| f(b)).collect::<Vec<T>>().into()
-    }
-    let hashes: Vec<(Vec<u8>, Vec<u8>)> = events.iter().map(|b| seal_hashes(b)).collect();
-    let args: [DatumWithOid; 22] = [
-        column(events, |b| uuid(b.event.event_id)),
-        column(events, |b| unix_us_to_pg(b.event.timestamp_us)),
-        column(events, |b| b.event.event_type.clone()),
-        column(events, |b| BuiltJsonb::new(&b.event.event_data)),
-        column(events, |b| b.event.user_id),
-        column(events, |b| b.event.session_id.clone()),
-        column(events, |b| b.event.correlation_id.clone()),
-        column(events, |b| b.event.parent_correlation_id.clone()),
-        column(events, |b| b.event.ip_address.clone()),
-        column(events, |b| b.event.user_agent.clone()),
-        column(events, |b| BuiltJsonb::new(&b.event.user_context)),
-        column(events, |b| b.event.status.clone()),
-        column(events, |b| BuiltJsonb::new(&b.event.enrichment_data)),
-        column(events, |b| BuiltJsonb::new(&b.event.classification)),
-        column(events, |b| jsonb_or_null(&b.event.context_errors)),
-        column(events, |b| b.integrity_hash.clone()),
-        column(events, |b| b.event.hash_version),
-        column(events, |b| unix_us_to_pg(b.event.created_at_us)),
-        column(events, |b| unix_us_to_pg(b.event.updated_at_us)),
-        hashes
-            .iter()
-            .map(|h| h.0.clone())
-            .collect::<Vec<_>>()
-            .into(),
-        hashes
-            .iter()
-            .map(|h| h.1.clone())
-            .collect::<Vec<_>>()
-            .into(),
-        column(events, |b| b.classification.risk_score),
-    ];
-    let a = |o| oid(o);
-    let (t, j) = (a(pg_sys::TEXTARRAYOID), a(pg_sys::JSONBARRAYOID));
-    let ts = a(pg_sys::TIMESTAMPTZARRAYOID);
-    let bytea = a(pg_sys::BYTEAARRAYOID);
-    let types = [
-        a(pg_sys::UUIDARRAYOID),
-        ts,
-        t,
-        j,
-        a(pg_sys::INT8ARRAYOID),
-        t,
-        t,
-        t,
-        t,
-        t,
-        j,
-        t,
-        j,
-        j,
-        j,
-        t,
-        a(pg_sys::INT2ARRAYOID),
-        ts,
-        ts,
-        bytea,
-        bytea,
-        a(pg_sys::INT4ARRAYOID),
-    ];
-    let plan = prepared(client, INSERT_EVENTS, &types)?;
-    let written = client
-        .update(&*plan, None, &args)?
+    let plan = prepared(
+        client,
+        "SELECT event_id FROM audit.event_ids WHERE event_id = ANY ($1)",
+        &[oid(pg_sys::UUIDARRAYOID)],
+    )?;
+    let ids: Vec<pgrx::datum::Uuid> = ids.iter().map(|u| uuid(*u)).collect();
+    client
+        .select(&*plan, None, &[ids.into()])?
         .map(|r| {
             r.get::<pgrx::datum::Uuid>(1)
                 .map(|u| uuid::Uuid::from_bytes(*u.expect("NOT NULL").as_bytes()))
         })
-        .collect::<SpiResult<HashSet<_>>>()?;
-    for b in events
-        .iter()
-        .filter(|b| written.contains(&b.event.event_id))
-    {
-        write_extras(client, b)?;
-    }
-    Ok(written)
+        .collect()
 }
 
 fn write_field_access(client: &mut SpiClient<'_>, b: &Built, f: &FieldAccess) -> SpiResult<()> {
@@ -371,7 +283,9 @@ pub fn write_alert(
     }
     let [_, _, _, alerts] = crate::append::tables();
     let none = (pg_sys::Datum::from(0), true);
+    let mut appender = Appender::new();
     append(
+        &mut appender,
         alerts,
         &[
             datum(a.alert_id.as_str()),
@@ -394,6 +308,7 @@ pub fn write_alert(
         ],
         None,
     );
+    appender.finish();
     // The NOTIFY payload is the alert row as JSON, small enough for NOTIFY's 8000-byte limit.
     let payload = serde_json::json!({
         "alert_id": a.alert_id,
