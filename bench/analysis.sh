@@ -3,16 +3,15 @@
 # get_audit_statistics() costs over EVENTS events of the past 30 days against a plain count(*)
 # over the same range. (What the detection rules cost on ingest is measured by bench/run.sh.)
 # Called by bench/all.sh.
-#   ANALYSIS_EVENTS   events loaded (default 1000000; quick 100000)
+#   ANALYSIS_EVENTS   events loaded (default 1000000; quick 50000)
 #   ANALYSIS_PORT     port of the throwaway cluster (default 55494)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 
-EVENTS=${ANALYSIS_EVENTS:-$(quick_or 1000000 100000)}
+EVENTS=${ANALYSIS_EVENTS:-$(quick_or 1000000 50000)}
 PORT=${ANALYSIS_PORT:-55494}
 DIR=$PWD/tmp/bench-analysis
-CHUNK=50000
 
 trap 'scripts/pgcluster.sh stop "$DIR"' EXIT
 scripts/pgcluster.sh start "$DIR" "$PORT" "shared_buffers = 4GB" "max_wal_size = 8GB" \
@@ -25,10 +24,7 @@ line="json_build_object('event_type', (ARRAY['auth.login.success', 'auth.logout'
           'event_data', json_build_object('n', i),
           'user_context', json_build_object('user_id', 1 + i % 1000, 'correlation_id', 'CORR_' || i / 20))::text"
 echo "Loading $EVENTS events over the past 30 days"
-for (( done_ = 0; done_ < EVENTS; done_ += CHUNK )); do
-  at "$DIR" "$PORT" -d stats -c "SELECT count(*) FROM audit_log_batch((SELECT string_agg($line, E'\n')
-                      FROM generate_series($done_ + 1, $done_ + $CHUNK) i))" >/dev/null
-done
+load_events "$DIR" "$PORT" stats 1 $(( EVENTS + 1 )) "$line"
 at "$DIR" "$PORT" -d stats -c "SELECT audit_maintain_partitions()" -c "VACUUM ANALYZE" >/dev/null
 range="\"timestamp\" >= current_date - 30 AND \"timestamp\" < current_date + 1"
 count_ms=() stats_ms=()

@@ -4,8 +4,8 @@
 # empty one in the same cluster, alternating round by round; then the same once the queue is
 # sealed. And the scheduled check of the newest events on that log against the same check on a
 # log that holds only them, per event. Called by bench/all.sh.
-#   DECAY_EVENTS   events stored (default 10000000; quick 500000)
-#   DECAY_QUEUED   of which waiting to be sealed (default 1000000; quick 50000)
+#   DECAY_EVENTS   events stored (default 10000000; quick 200000)
+#   DECAY_QUEUED   of which waiting to be sealed (default 1000000; quick 20000)
 #   BENCH_SECONDS  pgbench seconds per side and round (default 10; quick 4)
 #   DECAY_ROUNDS   rounds per comparison (default 3; quick 2)
 #   DECAY_PORT     port of the throwaway cluster (default 55495)
@@ -13,13 +13,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 
-EVENTS=${DECAY_EVENTS:-$(quick_or 10000000 500000)}
-QUEUED=${DECAY_QUEUED:-$(quick_or 1000000 50000)}
+EVENTS=${DECAY_EVENTS:-$(quick_or 10000000 200000)}
+QUEUED=${DECAY_QUEUED:-$(quick_or 1000000 20000)}
 SIDE_SECONDS=${BENCH_SECONDS:-$(quick_or 10 4)}
 ROUNDS=${DECAY_ROUNDS:-$(quick_or 3 2)}
 PORT=${DECAY_PORT:-55495}
 DIR=$PWD/tmp/bench-decay
-CHUNK=50000
 
 trap 'scripts/pgcluster.sh stop "$DIR"' EXIT
 # Preloaded with the background sealer off (the script decides when seals run), fsync off so
@@ -31,7 +30,7 @@ at "$DIR" "$PORT" -d postgres -c "CREATE DATABASE big"
 at "$DIR" "$PORT" -d big -c "CREATE EXTENSION auditlog"
 
 # The stored events: audit_log.sql's shape, 1000 users, correlations of 20, spread over the past
-# 30 days (seconds apart, newest last); $1..$2 of them, with a seal after each chunk when $3.
+# 30 days (seconds apart, newest last).
 line="json_build_object(
     'event_type', (ARRAY['auth.login.success', 'auth.logout', 'data.client.read', 'data.client.update',
                          'data.client.create', 'authz.access.granted', 'authz.access.denied',
@@ -43,25 +42,17 @@ line="json_build_object(
                                       'ip_address', '10.0.' || i % 1000 / 256 || '.' || i % 256,
                                       'user_agent', 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36',
                                       'correlation_id', 'CORR_' || i / 20))::text"
-load() {
-  local from=$1 to=$2 seal=$3 step=$4 start=$5
-  for (( c = from + start * CHUNK; c < to; c += step * CHUNK )); do
-    at "$DIR" "$PORT" -d big -c "SELECT count(*) FROM audit_log_batch((SELECT string_agg($line, E'\n')
-                        FROM generate_series($c, least($c + $CHUNK, $to) - 1) i))" >/dev/null
-    if [ "$seal" = yes ]; then at "$DIR" "$PORT" -d big -c "SELECT seal_audit_events()" >/dev/null; fi
-  done
-}
-echo "Loading $EVENTS events over the past 30 days, two sessions, $CHUNK per audit_log_batch(); the newest $QUEUED left unsealed"
+echo "Loading $EVENTS events over the past 30 days, two sessions, 50000 per audit_log_batch(); the newest $QUEUED left unsealed"
 t0=$(date +%s)
 # One event a day first, so that each month has its partition before the load.
 at "$DIR" "$PORT" -d big -c "SELECT count(*) FROM audit_log_batch((SELECT string_agg($line, E'\n')
                     FROM generate_series(0, $EVENTS - 1, $EVENTS / 30) i))" -c "SELECT audit_maintain_partitions()" >/dev/null
-load 0 $(( EVENTS - QUEUED )) yes 2 0 & l1=$!
-load 0 $(( EVENTS - QUEUED )) yes 2 1 & l2=$!
+load_events "$DIR" "$PORT" big 0 $(( EVENTS - QUEUED )) "$line" 2 0 yes & l1=$!
+load_events "$DIR" "$PORT" big 0 $(( EVENTS - QUEUED )) "$line" 2 1 yes & l2=$!
 wait $l1 $l2
 at "$DIR" "$PORT" -d big -c "SELECT seal_audit_events()" >/dev/null
-load $(( EVENTS - QUEUED )) "$EVENTS" no 2 0 & l1=$!
-load $(( EVENTS - QUEUED )) "$EVENTS" no 2 1 & l2=$!
+load_events "$DIR" "$PORT" big $(( EVENTS - QUEUED )) "$EVENTS" "$line" 2 0 & l1=$!
+load_events "$DIR" "$PORT" big $(( EVENTS - QUEUED )) "$EVENTS" "$line" 2 1 & l2=$!
 wait $l1 $l2
 at "$DIR" "$PORT" -d big -c "VACUUM ANALYZE" -c "CHECKPOINT"
 echo "  loaded in $(( $(date +%s) - t0 )) s: $(at "$DIR" "$PORT" -d big -At -c "SELECT count(*) || ' events, ' || (SELECT count(*) FROM audit.unsealed_events) || ' waiting to be sealed, ' || pg_size_pretty(pg_database_size('big')) FROM audit.audit_events")"

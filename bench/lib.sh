@@ -38,6 +38,20 @@ ms() {
   at "$1" "$2" -d "$3" -At -c '\timing on' -c "$4" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p'
 }
 
+# load_events DIR PORT DB FROM TO LINE [SESSIONS SESSION SEAL]: logs events FROM..TO-1 through
+# audit_log_batch(), CHUNK (default 50000) lines per call, each the JSON text that the SQL
+# expression LINE makes of i. Of SESSIONS loading side by side, this is SESSION (0-based), taking
+# every SESSIONS-th chunk; SEAL=yes seals after each chunk.
+load_events() {
+  local dir=$1 port=$2 db=$3 from=$4 to=$5 line=$6 sessions=${7:-1} session=${8:-0} seal=${9:-no}
+  local chunk=${CHUNK:-50000} c
+  for (( c = from + session * chunk; c < to; c += sessions * chunk )); do
+    at "$dir" "$port" -d "$db" -c "SELECT count(*) FROM audit_log_batch((SELECT string_agg($line, E'\n')
+                                   FROM generate_series($c, least($c + $chunk, $to) - 1) i))" >/dev/null
+    if [ "$seal" = yes ]; then at "$dir" "$port" -d "$db" -c "SELECT seal_audit_events()" >/dev/null; fi
+  done
+}
+
 mean() { printf '%s\n' "$@" | awk '{ s += $1 } END { printf "%.1f", s / NR }'; }
 sum() { printf '%s\n' "$@" | awk '{ s += $1 } END { print s }'; }
 min() { printf '%s\n' "$@" | sort -g | head -1; }

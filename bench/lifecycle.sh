@@ -6,7 +6,7 @@
 #   2. pgbench ingest through audit_log() into the partitioned table (this version) against the
 #      unpartitioned one (0.1.0, its own build, installed by scripts/release-lib.sh).
 #   LIFECYCLE_EVENTS   events loaded for 1, spread over the past 12 months (default 1000000;
-#                      quick 100000)
+#                      quick 50000)
 #   BENCH_SECONDS      pgbench seconds per side for 2 (default 20; quick 8), split over the rounds
 #   LIFECYCLE_ROUNDS   rounds per side for 2, alternating (default 2)
 #   LIFECYCLE_PORT     port of the throwaway cluster (default 55493)
@@ -15,13 +15,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 
-EVENTS=${LIFECYCLE_EVENTS:-$(quick_or 1000000 100000)}
+EVENTS=${LIFECYCLE_EVENTS:-$(quick_or 1000000 50000)}
 SIDE_SECONDS=${BENCH_SECONDS:-$(quick_or 20 8)}
 ROUNDS=${LIFECYCLE_ROUNDS:-2}
 ROUND_SECONDS=$(( (SIDE_SECONDS + ROUNDS - 1) / ROUNDS ))
 PORT=${LIFECYCLE_PORT:-55493}
 DIR=$PWD/tmp/bench-lifecycle
-CHUNK=50000
 PARTS=${LIFECYCLE_PARTS:-archive ingest}
 
 trap 'scripts/pgcluster.sh stop "$DIR"' EXIT
@@ -33,7 +32,7 @@ scripts/pgcluster.sh start "$DIR" "$PORT" "shared_buffers = 4GB" "max_wal_size =
 if [[ " $PARTS " == *" archive "* ]]; then
 # --- 1. Archiving. One event per month first, so that each month has its partition before the
 # load (rows then go straight to theirs); then EVENTS events over the past 12 months through
-# audit_log_batch(), CHUNK per call, sealed.
+# audit_log_batch(), 50000 per call, sealed.
 at "$DIR" "$PORT" -d postgres -c "CREATE DATABASE archive"
 at "$DIR" "$PORT" -d archive -c "CREATE EXTENSION auditlog"
 line="json_build_object('event_type', (ARRAY['auth.login.success', 'auth.logout', 'data.client.read',
@@ -43,10 +42,7 @@ line="json_build_object('event_type', (ARRAY['auth.login.success', 'auth.logout'
 at "$DIR" "$PORT" -d archive -c "SELECT count(*) FROM audit_log_batch((SELECT string_agg($line, E'\n') FROM generate_series(0, 364, 28) i))" \
   -c "SELECT audit_maintain_partitions()" >/dev/null
 echo "Loading $EVENTS events over the past 12 months"
-for (( done_ = 0; done_ < EVENTS; done_ += CHUNK )); do
-  at "$DIR" "$PORT" -d archive -c "SELECT count(*) FROM audit_log_batch((SELECT string_agg($line, E'\n')
-                        FROM generate_series($done_ + 1, $done_ + $CHUNK) i))" >/dev/null
-done
+load_events "$DIR" "$PORT" archive 1 $(( EVENTS + 1 )) "$line"
 at "$DIR" "$PORT" -d archive -c "SELECT seal_audit_events()" -c "VACUUM ANALYZE" >/dev/null
 # The seed's tables, holding the same rows.
 at "$DIR" "$PORT" -d archive -f bench/seed_schema.sql

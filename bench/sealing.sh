@@ -4,7 +4,7 @@
 #   1. verify_audit_chain() over N sealed events against one plain read of the same rows
 #   2. seal_audit_events() per event against audit_log() for the same events
 #   3. pgbench ingest through audit_log() with a seal every second against without
-#   SEAL_BENCH_EVENTS  events loaded and sealed for 1 and 2 (default 1000000; quick 100000)
+#   SEAL_BENCH_EVENTS  events loaded and sealed for 1 and 2 (default 1000000; quick 60000)
 #   BENCH_SECONDS      pgbench seconds per side for 3 (default 20; quick 8), split over the rounds
 #   SEAL_BENCH_ROUNDS  rounds per side for 3 (default 2), alternating without, with
 #   SEAL_BENCH_PORT    port of the throwaway cluster (default 55491)
@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 
-EVENTS=${SEAL_BENCH_EVENTS:-$(quick_or 1000000 100000)}
+EVENTS=${SEAL_BENCH_EVENTS:-$(quick_or 1000000 60000)}
 SIDE_SECONDS=${BENCH_SECONDS:-$(quick_or 20 8)}
 ROUNDS=${SEAL_BENCH_ROUNDS:-2}
 ROUND_SECONDS=$(( (SIDE_SECONDS + ROUNDS - 1) / ROUNDS ))

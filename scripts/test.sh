@@ -35,11 +35,12 @@ if ! scripts/regress.sh "$dir" "$port" "$dir/regress" 2>&1 | tee -a "$log"; then
   exit 1
 fi
 
-# The detection rules again without their shared-memory windows (auditlog not preloaded), and
-# with too few for the groups in play (windows evicted all the time): the same answers.
+# The detection rules again: auditlog not preloaded (the windows in shared memory all the same),
+# with too few windows for the groups in play (evicted all the time), and with none (each call
+# counts from the table): the same answers.
 windows_dir=$PWD/tmp/test-windows windows_port=$((port + 3))
 trap 'scripts/pgcluster.sh stop "$dir"; scripts/pgcluster.sh stop "$windows_dir"; rm -f "$log"' EXIT
-for conf in "" "auditlog.detection_slots = 16"; do
+for conf in "" "auditlog.detection_slots = 16" "auditlog.detection_slots = 0"; do
   echo "== tier 2: pg_regress detection, ${conf:-auditlog not preloaded}"
   scripts/pgcluster.sh start "$windows_dir" "$windows_port" \
     ${conf:+"shared_preload_libraries = 'auditlog'" "auditlog.seal_interval = 0" "$conf"} >/dev/null

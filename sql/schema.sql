@@ -69,7 +69,7 @@ INSERT INTO audit.event_types VALUES
 -- Detection rules (seed 2.2's dynamic classification, as data): N events of the given types for
 -- one user, address or correlation within window_seconds (or N distinct users in a correlation)
 -- escalate the completing event's severity, tag it rule:<id> and add_tags, and raise an alert.
--- DBAs add, change or disable rules with SQL; each session reads them again within a second.
+-- DBAs add, change or disable rules with SQL; a change applies to the next call in every session.
 CREATE TABLE audit.detection_rules (
     rule_id          text PRIMARY KEY,
     description      text NOT NULL,

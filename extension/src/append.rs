@@ -104,6 +104,8 @@ struct Target {
     info: *mut pg_sys::ResultRelInfo,
     slot: *mut pg_sys::TupleTableSlot,
     check: bool,
+    /// For a batch: the page being filled stays pinned from row to row, as COPY keeps it.
+    bulk: pg_sys::BulkInsertState,
 }
 
 /// Tables open for appending, and the executor state their index inserts use. Open them for one
@@ -111,18 +113,29 @@ struct Target {
 /// transaction's abort, as for any relation).
 pub struct Appender {
     estate: *mut pg_sys::EState,
+    many: bool,
     /// Tables named by the caller (a partitioned one too), and the partitions rows went to.
     opened: HashMap<Oid, pg_sys::Relation>,
     targets: HashMap<Oid, Target>,
 }
 
 impl Appender {
+    /// For the rows of one event.
     pub fn new() -> Appender {
         Appender {
             // SAFETY: a memory context of its own, freed by finish().
             estate: unsafe { pg_sys::CreateExecutorState() },
+            many: false,
             opened: HashMap::new(),
             targets: HashMap::new(),
+        }
+    }
+
+    /// For the rows of many events, as a batch writes them.
+    pub fn for_batch() -> Appender {
+        Appender {
+            many: true,
+            ..Appender::new()
         }
     }
 
@@ -193,12 +206,18 @@ impl Appender {
                 );
                 let constraints = (*(*rel).rd_att).constr;
                 let check = !constraints.is_null() && (*constraints).num_check > 0;
+                let bulk = if self.many {
+                    pg_sys::GetBulkInsertState()
+                } else {
+                    std::ptr::null_mut()
+                };
                 pg_sys::MemoryContextSwitchTo(old);
                 self.targets.entry(into).or_insert(Target {
                     rel,
                     info,
                     slot,
                     check,
+                    bulk,
                 })
             }
         };
@@ -226,7 +245,7 @@ impl Appender {
             tuple,
             pg_sys::GetCurrentCommandId(true),
             0,
-            std::ptr::null_mut(),
+            target.bulk,
         );
         (*target.slot).tts_tid = (*tuple).t_self;
         pg_sys::ExecInsertIndexTuples(
@@ -250,6 +269,9 @@ impl Appender {
             for t in self.targets.values() {
                 pg_sys::ExecCloseIndices(t.info);
                 pg_sys::ExecDropSingleTupleTableSlot(t.slot);
+                if !t.bulk.is_null() {
+                    pg_sys::FreeBulkInsertState(t.bulk);
+                }
             }
             for rel in self.opened.values() {
                 pg_sys::table_close(*rel, NO_LOCK);

@@ -40,14 +40,14 @@ fn audit_log_batch(
     let settings = gucs::settings();
     let mut outcomes: Vec<Outcome> = Vec::new();
     let mut seen = HashSet::new();
-    let mut call = crate::detect::Call::for_batch();
+    let mut call = crate::detect::Call::default();
     let lines: Vec<(i32, &str)> = events
         .lines()
         .enumerate()
         .map(|(i, l)| (i as i32 + 1, l))
         .collect();
     Spi::connect_mut(|client| {
-        let mut appender = crate::append::Appender::new();
+        let mut appender = crate::append::Appender::for_batch();
         let mut per_event = PgMemoryContexts::new("auditlog batch event");
         for chunk in lines.chunks(CHUNK) {
             let mut parsed = Vec::with_capacity(chunk.len());

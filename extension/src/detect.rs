@@ -94,23 +94,11 @@ fn horizon(set: &RuleSet, r: &Rule, now_us: i64) -> i64 {
     crate::windows::register_horizon(key, from)
 }
 
-/// The windows of one audit_log() or audit_log_batch() call: the shared ones hold every
-/// backend's events; these hold this call's (and, without shared memory, the table's seed).
-/// With shared memory, only a call of several events keeps its own: for a window evicted and
-/// seeded again from the table before its earlier events are written.
+/// The windows of one audit_log() or audit_log_batch() call where there are none in shared
+/// memory, each seeded from the table when the call first needs it.
 #[derive(Default)]
 pub struct Call {
     local: HashMap<[u8; 16], Window>,
-    several: bool,
-}
-
-impl Call {
-    pub fn for_batch() -> Call {
-        Call {
-            several: true,
-            ..Call::default()
-        }
-    }
 }
 
 /// The newest events (at most `limit`) of `group` in (`from_us`, `to_us`] that rule `r`
@@ -292,32 +280,13 @@ fn judge(
         )
     };
     let (before, verdict, going_on) = if crate::windows::shared() {
-        let found = match shared(None, &step) {
+        match shared(None, &step) {
             Some(found) => found,
             None => {
-                // This call's own earlier events are not in the table yet: add them.
-                let mut w = seed(client, r, group, key, count.from_us)?;
-                if let Some(mine) = call.local.get(&key) {
-                    mine.entries().iter().for_each(|m| w.record(*m, window_us));
-                    w.mark_fired(mine.fired.at_us, mine.fired.xid);
-                }
+                let w = seed(client, r, group, key, count.from_us)?;
                 shared(Some(&w), &step).expect("a seeded window is kept")
             }
-        };
-        if call.several {
-            // This call's own events, mirrored: marked fired below as the shared window is.
-            let mine = call
-                .local
-                .entry(key)
-                .or_insert_with(|| Window::new(key, i64::MIN));
-            if let Some(e) = entry {
-                mine.record(e, window_us);
-            }
-            if found.1 == Verdict::Reached {
-                mine.mark_fired(e.timestamp_us, xid);
-            }
         }
-        found
     } else {
         let local = match call.local.entry(key) {
             std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),

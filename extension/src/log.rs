@@ -73,7 +73,7 @@ pub struct Incoming<'a> {
 
 /// Checks and builds one event exactly as audit_log() does, for every way in. The inner error
 /// is a refusal of this event alone, said plainly; the outer one an SPI failure.
-/// `call` holds the detection windows of this call, which count its earlier events.
+/// `call` holds this call's detection windows where there are none in shared memory.
 pub fn prepare(
     client: &mut SpiClient<'_>,
     incoming: Incoming<'_>,

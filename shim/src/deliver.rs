@@ -6,7 +6,7 @@
 use rand::Rng;
 use std::time::Duration;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::{Client, NoTls, Statement};
 
 const BATCH_SQL: &str = "SELECT line, outcome, error FROM audit_log_batch($1)";
 
@@ -24,6 +24,7 @@ pub struct Delivered {
 pub struct Deliverer {
     url: String,
     client: Option<Client>,
+    statement: Option<Statement>,
     /// Longest wait between retries.
     max_backoff: Duration,
 }
@@ -42,6 +43,7 @@ impl Deliverer {
         Deliverer {
             url: url.to_string(),
             client: None,
+            statement: None,
             max_backoff,
         }
     }
@@ -54,6 +56,7 @@ impl Deliverer {
                 let _ = conn.await;
             });
             self.client = Some(client);
+            self.statement = None;
         }
         Ok(self.client.as_ref().expect("just connected"))
     }
@@ -63,7 +66,18 @@ impl Deliverer {
         lines: &[&str],
     ) -> Result<Vec<(i32, String, Option<String>)>, tokio_postgres::Error> {
         let body = lines.join("\n");
-        let rows = self.client().await?.query(BATCH_SQL, &[&body]).await?;
+        self.client().await?;
+        let client = self.client.as_ref().expect("connected above");
+        // Prepared once per connection: a batch then costs one round trip, not two.
+        let statement = match &self.statement {
+            Some(s) => s.clone(),
+            None => {
+                let s = client.prepare(BATCH_SQL).await?;
+                self.statement = Some(s.clone());
+                s
+            }
+        };
+        let rows = client.query(&statement, &[&body]).await?;
         Ok(rows
             .iter()
             .map(|r| (r.get(0), r.get(1), r.get(2)))
