@@ -4,8 +4,8 @@
 # empty one in the same cluster, alternating round by round; then the same once the queue is
 # sealed. And the scheduled check of the newest events on that log against the same check on a
 # log that holds only them, per event. Called by bench/all.sh.
-#   DECAY_EVENTS   events stored (default 10000000; quick 200000)
-#   DECAY_QUEUED   of which waiting to be sealed (default 1000000; quick 20000)
+#   DECAY_EVENTS   events stored (default 10000000; quick 100000)
+#   DECAY_QUEUED   of which waiting to be sealed (default 1000000; quick 10000)
 #   BENCH_SECONDS  pgbench seconds per side and round (default 10; quick 4)
 #   DECAY_ROUNDS   rounds per comparison (default 3; quick 2)
 #   DECAY_PORT     port of the throwaway cluster (default 55495)
@@ -13,8 +13,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 
-EVENTS=${DECAY_EVENTS:-$(quick_or 10000000 200000)}
-QUEUED=${DECAY_QUEUED:-$(quick_or 1000000 20000)}
+EVENTS=${DECAY_EVENTS:-$(quick_or 10000000 100000)}
+QUEUED=${DECAY_QUEUED:-$(quick_or 1000000 10000)}
 SIDE_SECONDS=${BENCH_SECONDS:-$(quick_or 10 4)}
 ROUNDS=${DECAY_ROUNDS:-$(quick_or 3 2)}
 PORT=${DECAY_PORT:-55495}

@@ -29,6 +29,7 @@ pub fn risk_factors(e: &Enrichment) -> RiskFactors {
             .is_some_and(|d| d < NEW_ACCOUNT_DAYS),
         admin: user.is_some_and(|u| u.roles.iter().any(|r| r == "admin")),
         external_ip: e.geolocation.as_ref().is_some_and(|g| !g.is_internal),
+        session_ip_mismatch: e.session_ip_mismatch,
     }
 }
 
@@ -66,6 +67,9 @@ fn tags(
     }
     if f.new_account {
         tags.push("new_user".into());
+    }
+    if f.session_ip_mismatch {
+        tags.push("session_ip_mismatch".into());
     }
     let t = &e.temporal_context;
     tags.push(format!("hour:{}", t.hour));
@@ -125,6 +129,9 @@ mod tests {
             },
             geolocation: None,
             user_context: None,
+            session_context: None,
+            resource_context: None,
+            session_ip_mismatch: false,
         }
     }
 
@@ -162,13 +169,15 @@ mod tests {
             is_internal: false,
             network: None,
             risk_level: "medium",
+            place: Default::default(),
         });
+        e.session_ip_mismatch = true;
         let c = classify(
             &class("data_access", "warning", "critical", "high"),
             false,
             &e,
         );
-        // (40 + 10 + 15 + 20) * 1.5 = 127.5 -> capped
+        // (40 + 10 + 15 + 20 + 10) * 1.5 = 142.5 -> capped
         assert_eq!(c.risk_score, 100);
         assert_eq!(
             c.tags,
@@ -179,6 +188,7 @@ mod tests {
                 "user_role:admin",
                 "user_role:ops",
                 "new_user",
+                "session_ip_mismatch",
                 "hour:10",
                 "day_of_week:friday",
                 "after_hours",

@@ -82,7 +82,11 @@ pub struct RuleSet {
 /// Reads the enabled rules from their rows as JSON (`to_jsonb` of `audit.detection_rules`, with
 /// `row_version`). `scope` names the events they count (a database's audit table): windows kept
 /// for one scope never count in another.
-pub fn rules_from_json(scope: &str, scope_version: u32, rows: Vec<Value>) -> Result<RuleSet, String> {
+pub fn rules_from_json(
+    scope: &str,
+    scope_version: u32,
+    rows: Vec<Value>,
+) -> Result<RuleSet, String> {
     let rules = rows
         .into_iter()
         .map(|row| {
@@ -287,7 +291,10 @@ mod tests {
             "threshold": threshold, "window_seconds": window, "after_hours_only": false,
             "escalate_to": "critical", "add_tags": [], "raise_alert": true, "builtin": false,
         });
-        rules_from_json("test", 0, vec![row]).unwrap().rules.remove(0)
+        rules_from_json("test", 0, vec![row])
+            .unwrap()
+            .rules
+            .remove(0)
     }
 
     fn group_by_name(g: GroupBy) -> &'static str {
@@ -459,13 +466,21 @@ mod tests {
                    "after_hours_only": false, "escalate_to": null, "add_tags": [],
                    "raise_alert": true})
         };
-        let in_db = |scope| rules_from_json(scope, 0, vec![row(2)]).unwrap().rules.remove(0);
+        let in_db = |scope| {
+            rules_from_json(scope, 0, vec![row(2)])
+                .unwrap()
+                .rules
+                .remove(0)
+        };
         assert_eq!(in_db("1:2").group_key(&g), in_db("1:2").group_key(&g));
         assert_ne!(in_db("1:2").group_key(&g), in_db("1:3").group_key(&g));
         // Disabled and enabled again, or changed: a new row version, which counts afresh.
         let mut again = row(2);
         again["row_version"] = json!(7);
-        let again = rules_from_json("1:2", 0, vec![again]).unwrap().rules.remove(0);
+        let again = rules_from_json("1:2", 0, vec![again])
+            .unwrap()
+            .rules
+            .remove(0);
         assert_eq!(again.row_version, 7);
         assert_ne!(in_db("1:2").group_key(&g), again.group_key(&g));
     }

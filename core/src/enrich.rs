@@ -1,10 +1,14 @@
 //! Enrichment: when the event happened in business terms, where it came from, and who did it.
 
-use crate::context::UserContext;
+use crate::context::{ContextError, UserContext};
+use crate::geolocation::Place;
+use crate::lookup::Answer;
+use crate::session;
 use chrono::{DateTime, Datelike, Timelike, Utc, Weekday};
 use chrono_tz::Tz;
 use ipnet::IpNet;
 use serde::Serialize;
+use serde_json::{json, Value};
 use std::net::IpAddr;
 
 /// The settings enrichment reads (in the extension, the `auditlog.*` GUCs).
@@ -100,6 +104,9 @@ pub struct Network {
     pub network: Option<String>,
     /// `low` inside the internal networks, `medium` outside, as the seed's geolocation mock.
     pub risk_level: &'static str,
+    /// Country, region, city and AS from the geolocation databases, where they know them.
+    #[serde(flatten)]
+    pub place: Place,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -108,8 +115,8 @@ pub struct User {
     pub account_age_days: Option<i64>,
 }
 
-/// What `enrichment_data` holds. The keys follow the seed (`geolocation` holds the network
-/// class: no geolocation database is shipped).
+/// What `enrichment_data` holds, with the seed's keys. `geolocation` always holds the network
+/// class, and the place where a geolocation database knows the address.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Enrichment {
     pub temporal_context: Temporal,
@@ -117,6 +124,22 @@ pub struct Enrichment {
     pub geolocation: Option<Network>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_context: Option<User>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_context: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource_context: Option<Value>,
+    /// The session was opened from another address than the event's (a tag and a risk factor).
+    #[serde(skip)]
+    pub session_ip_mismatch: bool,
+}
+
+/// What the lookups outside core answered for one event (`None`: not asked).
+#[derive(Clone, Debug, Default)]
+pub struct Found {
+    pub session: Option<Answer>,
+    /// What was asked (`[resource_type, resource_id]`, for the error) and the answer.
+    pub resource: Option<(Value, Answer)>,
+    pub place: Option<Result<Option<Place>, String>>,
 }
 
 pub fn temporal(at: DateTime<Utc>, s: &Settings) -> Temporal {
@@ -154,7 +177,23 @@ pub fn internal_network(ip: IpAddr, networks: &[IpNet]) -> Option<IpNet> {
     networks.iter().copied().find(|n| n.contains(&ip))
 }
 
-pub fn enrich(at: DateTime<Utc>, ctx: &UserContext, s: &Settings) -> Enrichment {
+/// The enrichment of one event; a failed lookup leaves its key out and adds to `errors`.
+pub fn enrich(
+    at: DateTime<Utc>,
+    ctx: &UserContext,
+    s: &Settings,
+    found: Found,
+    errors: &mut Vec<ContextError>,
+) -> Enrichment {
+    let place = match found.place {
+        Some(Ok(p)) => p.unwrap_or_default(),
+        Some(Err(why)) => {
+            let ip = json!(ctx.ip_address.map(|ip| ip.to_string()));
+            errors.push(lookup_failed("geolocation", ip, why));
+            Place::default()
+        }
+        None => Place::default(),
+    };
     let geolocation = match (ctx.ip_address, ctx.ip_invalid) {
         (Some(ip), _) => {
             let net = internal_network(ip, &s.internal_networks);
@@ -163,6 +202,7 @@ pub fn enrich(at: DateTime<Utc>, ctx: &UserContext, s: &Settings) -> Enrichment 
                 is_internal: net.is_some(),
                 network: net.map(|n| n.to_string()),
                 risk_level: if net.is_some() { "low" } else { "medium" },
+                place,
             })
         }
         // An address that does not parse cannot be shown to be internal.
@@ -171,6 +211,7 @@ pub fn enrich(at: DateTime<Utc>, ctx: &UserContext, s: &Settings) -> Enrichment 
             is_internal: false,
             network: None,
             risk_level: "medium",
+            place,
         }),
         (None, false) => None,
     };
@@ -181,10 +222,55 @@ pub fn enrich(at: DateTime<Utc>, ctx: &UserContext, s: &Settings) -> Enrichment 
         roles: ctx.roles.clone().unwrap_or_default(),
         account_age_days: ctx.account_created_at.map(|c| (at - c).num_days()),
     });
+    let mut session_ip = None;
+    let session_context = match found.session {
+        Some(Answer::Found(v)) => {
+            let (v, ip) = session::found(&v, at, errors);
+            session_ip = ip;
+            Some(v)
+        }
+        Some(Answer::NotFound) => Some(session::not_found()),
+        Some(Answer::Failed(why)) => {
+            errors.push(lookup_failed("session_lookup", json!(ctx.session_id), why));
+            None
+        }
+        None => None,
+    };
+    let resource_context = match found.resource {
+        Some((_, Answer::Found(Value::Object(mut m)))) => {
+            m.entry("resource_found").or_insert(json!(true));
+            Some(Value::Object(m))
+        }
+        Some((_, Answer::Found(other))) => {
+            errors.push(lookup_failed(
+                "resource_lookup",
+                other,
+                "expected a JSON object".into(),
+            ));
+            None
+        }
+        Some((_, Answer::NotFound)) => Some(json!({"resource_found": false})),
+        Some((asked, Answer::Failed(why))) => {
+            errors.push(lookup_failed("resource_lookup", asked, why));
+            None
+        }
+        None => None,
+    };
     Enrichment {
         temporal_context: temporal(at, s),
         geolocation,
         user_context,
+        session_context,
+        resource_context,
+        session_ip_mismatch: session::ip_mismatch(session_ip, ctx.ip_address),
+    }
+}
+
+fn lookup_failed(key: &str, value: Value, why: String) -> ContextError {
+    ContextError {
+        key: key.into(),
+        value,
+        error: why,
     }
 }
 
@@ -271,7 +357,13 @@ mod tests {
             ip_invalid: true,
             ..Default::default()
         };
-        let e = enrich(at, &ctx, &Settings::default());
+        let e = enrich(
+            at,
+            &ctx,
+            &Settings::default(),
+            Found::default(),
+            &mut vec![],
+        );
         assert!(!e.geolocation.unwrap().is_internal);
         assert!(e.user_context.is_none());
         let ctx = UserContext {
@@ -280,11 +372,87 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            enrich(at, &ctx, &Settings::default())
-                .user_context
-                .unwrap()
-                .account_age_days,
+            enrich(
+                at,
+                &ctx,
+                &Settings::default(),
+                Found::default(),
+                &mut vec![]
+            )
+            .user_context
+            .unwrap()
+            .account_age_days,
             Some(26)
+        );
+    }
+
+    #[test]
+    fn lookups_land_in_their_keys() {
+        let at = Utc.with_ymd_and_hms(2026, 11, 27, 10, 0, 0).unwrap();
+        let ctx = UserContext {
+            session_id: Some("s1".into()),
+            ip_address: Some("81.2.69.142".parse().unwrap()),
+            ..Default::default()
+        };
+        let found = Found {
+            session: Some(Answer::Found(json!({"session_ip": "10.1.1.1"}))),
+            resource: Some((json!(["client", "7"]), Answer::NotFound)),
+            place: Some(Ok(Some(Place {
+                country: Some("GB".into()),
+                city: Some("London".into()),
+                ..Default::default()
+            }))),
+        };
+        let mut errors = vec![];
+        let e = enrich(at, &ctx, &Settings::default(), found, &mut errors);
+        assert!(errors.is_empty());
+        assert!(e.session_ip_mismatch);
+        assert_eq!(e.session_context.unwrap()["session_ip"], json!("10.1.1.1"));
+        assert_eq!(e.resource_context, Some(json!({"resource_found": false})));
+        let geo = serde_json::to_value(e.geolocation.unwrap()).unwrap();
+        assert_eq!(
+            geo,
+            json!({"ip_address": "81.2.69.142", "is_internal": false, "network": null,
+                   "risk_level": "medium", "country": "GB", "city": "London"})
+        );
+
+        // Failures: the key left out, the reason kept with what was asked.
+        let found = Found {
+            session: Some(Answer::Failed("timed out after 50 ms".into())),
+            resource: Some((json!(["client", "7"]), Answer::Failed("boom".into()))),
+            place: Some(Err("/geo.mmdb: gone".into())),
+        };
+        let e = enrich(at, &ctx, &Settings::default(), found, &mut errors);
+        assert_eq!((e.session_context, e.resource_context), (None, None));
+        assert!(!e.session_ip_mismatch);
+        let errors: Vec<_> = errors
+            .iter()
+            .map(|e| (e.key.as_str(), e.value.clone()))
+            .collect();
+        assert_eq!(
+            errors,
+            [
+                ("geolocation", json!("81.2.69.142")),
+                ("session_lookup", json!("s1")),
+                ("resource_lookup", json!(["client", "7"]))
+            ]
+        );
+        let found = Found {
+            session: Some(Answer::NotFound),
+            resource: Some((
+                json!(["client", "7"]),
+                Answer::Found(json!({"owner": "ops"})),
+            )),
+            place: None,
+        };
+        let e = enrich(at, &ctx, &Settings::default(), found, &mut vec![]);
+        assert_eq!(
+            e.session_context,
+            Some(json!({"is_active": false, "session_found": false}))
+        );
+        assert_eq!(
+            e.resource_context,
+            Some(json!({"owner": "ops", "resource_found": true}))
         );
     }
 }

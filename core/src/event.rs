@@ -5,7 +5,7 @@ use crate::classify::{classify, Classification};
 use crate::context::{ContextError, UserContext};
 use crate::correlation;
 use crate::detect::{self, Firing};
-use crate::enrich::{enrich, Settings};
+use crate::enrich::{enrich, Found, Settings};
 use crate::hash::{StoredEvent, HASH_VERSION};
 use crate::taxonomy::{classify_unknown, EventClass};
 use chrono::DateTime;
@@ -145,7 +145,8 @@ pub fn build(
     new: NewEvent,
     taxonomy: TaxonomyAnswer,
     ctx: UserContext,
-    errors: Vec<ContextError>,
+    mut errors: Vec<ContextError>,
+    found: Found,
     settings: &Settings,
 ) -> Draft {
     let at = DateTime::from_timestamp_micros(new.timestamp_us).expect("event time within range");
@@ -156,7 +157,7 @@ pub fn build(
             false,
         ),
     };
-    let enrichment = enrich(at, &ctx, settings);
+    let enrichment = enrich(at, &ctx, settings, found, &mut errors);
     let classification = classify(&class, known, &enrichment);
     let correlation_id = ctx.correlation_id.clone().unwrap_or_else(|| {
         let user = ctx.user_id.map(|u| u.to_string());
@@ -335,6 +336,7 @@ mod tests {
             TaxonomyAnswer::Known(security()),
             c,
             e,
+            Found::default(),
             &Settings::default(),
         )
         .seal(&[], 75);
@@ -357,6 +359,7 @@ mod tests {
             },
             c,
             e,
+            Found::default(),
             &Settings::default(),
         )
         .seal(&[], 75);
@@ -383,6 +386,7 @@ mod tests {
             },
             c,
             e,
+            Found::default(),
             &Settings::default(),
         )
         .seal(&[], 75);
@@ -400,6 +404,7 @@ mod tests {
             },
             c,
             e,
+            Found::default(),
             &Settings::default(),
         )
         .seal(&[], 75)
@@ -419,6 +424,7 @@ mod tests {
             },
             c,
             e,
+            Found::default(),
             &Settings::default(),
         )
         .seal(&[], 75);

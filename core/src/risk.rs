@@ -34,6 +34,8 @@ pub struct RiskFactors {
     pub admin: bool,
     /// The event came from an address outside the internal networks (or one that does not parse).
     pub external_ip: bool,
+    /// The event came from another address than the one its session was opened from.
+    pub session_ip_mismatch: bool,
 }
 
 pub const NEW_ACCOUNT_DAYS: i64 = 30;
@@ -49,6 +51,11 @@ pub fn risk_score(category: &str, severity: &str, f: RiskFactors) -> i32 {
     if f.external_ip {
         sum += 20;
     }
+    // As much as a new account: a session moving between addresses is how a stolen session
+    // looks, and also how a phone changing networks looks.
+    if f.session_ip_mismatch {
+        sum += 10;
+    }
     (sum * severity_multiplier_tenths(severity) / 10).min(100) as i32
 }
 
@@ -60,6 +67,7 @@ mod tests {
         new_account: false,
         admin: false,
         external_ip: false,
+        session_ip_mismatch: false,
     };
 
     #[test]
@@ -68,6 +76,7 @@ mod tests {
             new_account: true,
             admin: true,
             external_ip: true,
+            session_ip_mismatch: true,
         };
         let cases: &[(&str, &str, RiskFactors, i32)] = &[
             ("authentication", "info", NONE, 20),
@@ -105,7 +114,16 @@ mod tests {
                 },
                 30,
             ),
-            ("system", "info", all, 55),
+            (
+                "system",
+                "info",
+                RiskFactors {
+                    session_ip_mismatch: true,
+                    ..NONE
+                },
+                20,
+            ),
+            ("system", "info", all, 65),
             // warning x1.5 truncates: (20 + 15) * 1.5 = 52.5 -> 52
             (
                 "authentication",

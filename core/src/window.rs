@@ -408,7 +408,10 @@ mod tests {
         let mut later = Window::new([3; 16], 0);
         later.record(entry(140, 3), 1_000_000);
         let now = 140_500_000;
-        assert_eq!(slot_for_new(&[live, Window::EMPTY, later], now), Some((1, None)));
+        assert_eq!(
+            slot_for_new(&[live, Window::EMPTY, later], now),
+            Some((1, None))
+        );
         assert_eq!(slot_for_new(&[live, expired, later], now), Some((1, None)));
         // Only live ones: the least recently used goes, though the other expires sooner, and
         // what it knew up to is lost.

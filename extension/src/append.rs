@@ -14,9 +14,9 @@ use std::collections::HashMap;
 use std::ffi::CStr;
 
 thread_local! {
-    /// (audit_events, event_ids, unsealed_events, audit_alerts), looked up once; dropped when
-    /// any of them is.
-    static TABLES: Cell<Option<[Oid; 4]>> = const { Cell::new(None) };
+    /// (audit_events, event_ids, unsealed_events, audit_alerts, event_positions), looked up
+    /// once; dropped when any of them is.
+    static TABLES: Cell<Option<[Oid; 5]>> = const { Cell::new(None) };
 }
 
 /// Registers the invalidation callback; once per backend, from `_PG_init`.
@@ -31,8 +31,9 @@ pub fn init() {
     unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache), Datum::from(0)) };
 }
 
-/// The oids of audit.audit_events, audit.event_ids, audit.unsealed_events and audit.audit_alerts.
-pub fn tables() -> [Oid; 4] {
+/// The oids of audit.audit_events, audit.event_ids, audit.unsealed_events, audit.audit_alerts
+/// and audit.event_positions.
+pub fn tables() -> [Oid; 5] {
     if let Some(t) = TABLES.with(Cell::get) {
         return t;
     }
@@ -54,6 +55,7 @@ pub fn tables() -> [Oid; 4] {
         find(c"event_ids"),
         find(c"unsealed_events"),
         find(c"audit_alerts"),
+        find(c"event_positions"),
     ];
     TABLES.with(|c| c.set(Some(t)));
     t

@@ -301,7 +301,15 @@ fn judge(
             let exact = exact(client, r, group, &count, &before)?;
             if exact == Verdict::Reached {
                 let mark = |w: &mut Window| w.mark_fired(e.timestamp_us, xid);
-                crate::windows::with_window(key, i64::MAX, now_us, count.from_us, None, window_us, mark);
+                crate::windows::with_window(
+                    key,
+                    i64::MAX,
+                    now_us,
+                    count.from_us,
+                    None,
+                    window_us,
+                    mark,
+                );
                 if let Some(local) = call.local.get_mut(&key) {
                     mark(local);
                 }
@@ -376,7 +384,9 @@ pub fn fired<'r>(
         };
         let mut standings = Vec::new();
         for g in rule.groups(e) {
-            standings.push(judge(client, call, rule, known_from, draft, &g, now_us, xid)?);
+            standings.push(judge(
+                client, call, rule, known_from, draft, &g, now_us, xid,
+            )?);
         }
         if applies && standings.iter().any(|s| *s != Standing::Short) {
             fired.push(Firing {

@@ -18,6 +18,14 @@ pub static INTERNAL_NETWORKS: GucSetting<Option<CString>> = GucSetting::<Option<
 ));
 pub static USER_CONTEXT_FUNCTION: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(None);
+pub static SESSION_CONTEXT_FUNCTION: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(None);
+pub static RESOURCE_CONTEXT_FUNCTION: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(None);
+pub static LOOKUP_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(100);
+pub static LOOKUP_CACHE_TTL: GucSetting<i32> = GucSetting::<i32>::new(10);
+pub static GEOLOCATION_DATABASES: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(None);
 pub static MAX_EVENT_DATA_BYTES: GucSetting<i32> = GucSetting::<i32>::new(1024 * 1024);
 pub static ALERT_RISK_THRESHOLD: GucSetting<i32> = GucSetting::<i32>::new(75);
 pub static ALERT_CHANNEL: GucSetting<Option<CString>> =
@@ -113,6 +121,49 @@ pub fn init() {
         GucContext::Suset,
         GucFlags::default(),
     );
+    GucRegistry::define_string_guc(
+        c"auditlog.session_context_function",
+        c"Function (session_id text) -> jsonb that describes the event's session.",
+        c"Its answer is enrichment_data.session_context; empty for none.",
+        &SESSION_CONTEXT_FUNCTION,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"auditlog.resource_context_function",
+        c"Function (resource_type text, resource_id text) -> jsonb that describes the resource.",
+        c"Called when event_data has resource_id; its answer is enrichment_data.resource_context.",
+        &RESOURCE_CONTEXT_FUNCTION,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"auditlog.lookup_timeout",
+        c"Longest a lookup function may take, in milliseconds.",
+        c"One that takes longer is cancelled: the event is stored without its answer.",
+        &LOOKUP_TIMEOUT,
+        1,
+        60_000,
+        GucContext::Suset,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_int_guc(
+        c"auditlog.lookup_cache_ttl",
+        c"Seconds a lookup's answer is reused by the same session.",
+        c"0 keeps an answer for the statement that asked only.",
+        &LOOKUP_CACHE_TTL,
+        0,
+        86_400,
+        GucContext::Suset,
+        GucFlags::UNIT_S,
+    );
+    checked_string_guc!(
+        c"auditlog.geolocation_databases",
+        c"Comma-separated absolute paths of MaxMind-format (.mmdb) databases.",
+        c"Each event's address is looked up in each (city, then ASN); a replaced file is re-read.",
+        GEOLOCATION_DATABASES,
+        auditlog_core::geolocation::check_setting
+    );
     GucRegistry::define_int_guc(
         c"auditlog.max_event_data_bytes",
         c"Largest event_data accepted, in bytes of its JSON text.",
@@ -192,8 +243,13 @@ pub fn alert_channel() -> String {
     text(&ALERT_CHANNEL)
 }
 
-pub fn user_context_function() -> Option<String> {
-    Some(text(&USER_CONTEXT_FUNCTION)).filter(|s| !s.trim().is_empty())
+/// A lookup function's setting: `None` when empty.
+pub fn function(setting: &GucSetting<Option<CString>>) -> Option<String> {
+    Some(text(setting)).filter(|s| !s.trim().is_empty())
+}
+
+pub fn geolocation_databases() -> String {
+    text(&GEOLOCATION_DATABASES)
 }
 
 thread_local! {

@@ -18,6 +18,7 @@ mod integrity;
 mod internal;
 mod jsonb;
 mod log;
+mod lookup;
 mod partitions;
 mod proof;
 mod redact;

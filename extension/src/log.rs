@@ -1,10 +1,11 @@
 //! `audit_log(event_type, event_data, user_context)`: log one event.
 
 use crate::jsonb::StoredJsonb;
-use crate::{gucs, store, taxonomy};
-use auditlog_core::context;
+use crate::{gucs, lookup, store, taxonomy};
+use auditlog_core::context::{self, ContextError};
 use auditlog_core::enrich::Settings;
 use auditlog_core::event::{self, Built, NewEvent};
+use auditlog_core::lookup::Answer;
 use pgrx::prelude::*;
 use pgrx::spi::{SpiClient, SpiResult};
 use serde_json::Value;
@@ -98,15 +99,22 @@ pub fn prepare(
         user_context
     };
     if ctx.roles.is_none() || ctx.account_created_at.is_none() {
-        if let (Some(function), Some(user)) =
-            (gucs::user_context_function(), raw_user_id(&user_context))
-        {
-            if let Some(found) = store::lookup_user(client, &function, &user)? {
-                context::fill_from_lookup(&mut ctx, &found, &mut errors);
+        if let Some(user) = raw_user_id(&user_context) {
+            match lookup::ask_user(client, &user) {
+                Some(Answer::Found(found)) => {
+                    context::fill_from_lookup(&mut ctx, &found, &mut errors)
+                }
+                Some(Answer::Failed(why)) => errors.push(ContextError {
+                    key: "user_lookup".into(),
+                    value: Value::String(user),
+                    error: why,
+                }),
+                Some(Answer::NotFound) | None => {}
             }
         }
     }
-    for e in &errors {
+    // A failed lookup was warned about where it failed.
+    for e in errors.iter().filter(|e| e.key != "user_lookup") {
         let what = if e.key == "user_context" {
             e.key.clone()
         } else {
@@ -114,6 +122,12 @@ pub fn prepare(
         };
         warning!("audit_log: {what} is malformed ({}); the event is stored and the value kept in context_errors", e.error);
     }
+    let found = lookup::ask_all(
+        client,
+        ctx.session_id.as_deref(),
+        &event_data,
+        ctx.ip_address,
+    );
     let taxonomy = taxonomy::answer(client, &event_type)?;
     let new = NewEvent {
         event_id: incoming.event_id,
@@ -123,7 +137,7 @@ pub fn prepare(
         event_data,
         user_context,
     };
-    let draft = event::build(new, taxonomy, ctx, errors, settings);
+    let draft = event::build(new, taxonomy, ctx, errors, found, settings);
     let rules = crate::detect::rules(client)?;
     let fired = crate::detect::fired(client, call, &rules, &draft, now_us)?;
     let built = draft.seal(&fired, gucs::ALERT_RISK_THRESHOLD.get());

@@ -148,7 +148,11 @@ fn not_the_extensions(client: &mut SpiClient<'_>, table: &str) -> SpiResult<()> 
         return Ok(());
     }
     let oid: Option<pg_sys::Oid> = client
-        .select(&format!("SELECT 'audit.{table}'::regclass::oid"), Some(1), &[])?
+        .select(
+            &format!("SELECT 'audit.{table}'::regclass::oid"),
+            Some(1),
+            &[],
+        )?
         .first()
         .get(1)?;
     // SAFETY: removes the table's membership record, as ALTER EXTENSION ... DROP does.

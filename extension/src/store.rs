@@ -5,7 +5,7 @@ use crate::append::Appender;
 use crate::jsonb::BuiltJsonb;
 use crate::spi_cache::prepared;
 use auditlog_core::event::{Alert, Built, FieldAccess};
-use pgrx::datum::{DatumWithOid, IntoDatum, JsonB, TimestampWithTimeZone};
+use pgrx::datum::{DatumWithOid, IntoDatum, TimestampWithTimeZone};
 use pgrx::pg_sys::{self, PgOid};
 use pgrx::spi::{SpiClient, SpiResult};
 use serde_json::Value;
@@ -37,37 +37,6 @@ fn oid(o: pg_sys::Oid) -> PgOid {
     PgOid::BuiltIn(o.try_into().expect("built-in type"))
 }
 
-/// Calls the DBA's `auditlog.user_context_function` for one user.
-pub fn lookup_user(
-    client: &SpiClient<'_>,
-    function: &str,
-    user_id: &str,
-) -> SpiResult<Option<Value>> {
-    let plan = prepared(
-        client,
-        "SELECT to_regproc($1)::oid::regprocedure::text",
-        &[oid(pg_sys::TEXTOID)],
-    )?;
-    let signature: Option<String> = client
-        .select(&*plan, Some(1), &[function.into()])?
-        .first()
-        .get(1)?;
-    let Some(signature) = signature else {
-        pgrx::error!(
-            "auditlog.user_context_function names \"{function}\", which is not a function \
-             (name it with its schema: audit_log() runs with search_path audit, pg_catalog)"
-        );
-    };
-    let name = signature.split('(').next().unwrap_or_default();
-    let call = format!("SELECT {name}($1::text)::jsonb");
-    let plan = prepared(client, &call, &[oid(pg_sys::TEXTOID)])?;
-    Ok(client
-        .select(&*plan, Some(1), &[user_id.into()])?
-        .first()
-        .get::<JsonB>(1)?
-        .map(|j| j.0))
-}
-
 const INSERT_FIELD_ACCESS: &str = "
     INSERT INTO audit.field_access_audit
         (event_id, field_path, operation_type, resource_type, resource_id, field_sensitivity,
@@ -92,13 +61,13 @@ pub struct Given {
 }
 
 /// A value as a datum and whether it is null, for `crate::append`.
-fn datum<T: IntoDatum>(v: T) -> (pg_sys::Datum, bool) {
+pub fn datum<T: IntoDatum>(v: T) -> (pg_sys::Datum, bool) {
     v.into_datum()
         .map_or((pg_sys::Datum::from(0), true), |d| (d, false))
 }
 
 /// Appends a row given as (datum, null) pairs, in the table's column order.
-fn append(
+pub fn append(
     appender: &mut Appender,
     table: pg_sys::Oid,
     row: &[(pg_sys::Datum, bool)],
@@ -115,12 +84,15 @@ fn append(
 /// CommandCounterIncrement.
 pub fn append_rows(appender: &mut Appender, b: &Built, given: &Given) {
     let e = &b.event;
-    let [events, ids, queue, _] = crate::append::tables();
+    let [events, ids, queue, _, _] = crate::append::tables();
     let jsonb = |given: Option<pg_sys::Datum>, v: &Value| match given {
         Some(d) => (d, false),
         None => datum(BuiltJsonb::new(v)),
     };
-    let (id, at) = (datum(uuid(e.event_id)), datum(unix_us_to_pg(e.timestamp_us)));
+    let (id, at) = (
+        datum(uuid(e.event_id)),
+        datum(unix_us_to_pg(e.timestamp_us)),
+    );
     let correlation = datum(e.correlation_id.as_str());
     let parent = datum(e.parent_correlation_id.as_deref());
     let (event_hash, classification_hash) = seal_hashes(b);
@@ -281,7 +253,7 @@ pub fn write_alert(
     if !crate::internal::with_internal(|| client.update(&*fold, None, &fold_args))?.is_empty() {
         return Ok(());
     }
-    let [_, _, _, alerts] = crate::append::tables();
+    let [_, _, _, alerts, _] = crate::append::tables();
     let none = (pg_sys::Datum::from(0), true);
     let mut appender = Appender::new();
     append(

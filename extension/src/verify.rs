@@ -241,7 +241,11 @@ impl Events {
 /// Unaccounted events: positions past the last batch, and events (of `events`) that no seal
 /// covers and none is waiting for. An event's time leads to its partitions, so a window costs
 /// what its events cost.
-fn unaccounted(client: &SpiClient<'_>, last_position: i64, events: Events) -> SpiResult<Vec<Problem>> {
+fn unaccounted(
+    client: &SpiClient<'_>,
+    last_position: i64,
+    events: Events,
+) -> SpiResult<Vec<Problem>> {
     const ALL: &str = "
         SELECT p.position, p.event_id FROM audit.event_positions p WHERE p.position > $1
         UNION ALL
@@ -340,8 +344,9 @@ fn check_window(
     lo: TimestampWithTimeZone,
     hi: TimestampWithTimeZone,
 ) -> SpiResult<Checked> {
-    let mut ids: std::collections::BTreeSet<i64> =
-        range.map(|(from, to)| (from..=to).collect()).unwrap_or_default();
+    let mut ids: std::collections::BTreeSet<i64> = range
+        .map(|(from, to)| (from..=to).collect())
+        .unwrap_or_default();
     ids.extend(batches_of_events(client, lo, hi, range)?);
     let ids: Vec<i64> = ids.into_iter().collect();
     let mut problems = verify_batch_ids(client, &ids)?;
@@ -356,7 +361,11 @@ fn check_window(
         0
     } else {
         let q = "SELECT coalesce(sum(event_count), 0)::bigint FROM audit.audit_log_integrity WHERE id = ANY ($1)";
-        client.select(q, Some(1), &[ids.clone().into()])?.first().get_one::<i64>()?.unwrap_or(0)
+        client
+            .select(q, Some(1), &[ids.clone().into()])?
+            .first()
+            .get_one::<i64>()?
+            .unwrap_or(0)
     };
     Ok(Checked {
         problems,
@@ -402,7 +411,11 @@ fn verify_audit_chain(
         let whole_tail = p_to_batch.is_none();
         let mut problems = verify_batches(client, prev, batches)?;
         if whole_tail {
-            problems.extend(unaccounted(client, last_position.unwrap_or(0), Events::All)?);
+            problems.extend(unaccounted(
+                client,
+                last_position.unwrap_or(0),
+                Events::All,
+            )?);
             problems.extend(against_checkpoints(client, None)?);
             problems.extend(redactions_against_their_requests(client, Events::All)?);
         }
@@ -459,7 +472,9 @@ fn verify_audit_batch_integrity(
         warning!(
             "verify_audit_batch_integrity: {}{}: {}",
             p.kind.as_str(),
-            p.event_id.map(|e| format!(" (event {e})")).unwrap_or_default(),
+            p.event_id
+                .map(|e| format!(" (event {e})"))
+                .unwrap_or_default(),
             p.detail
         );
     }

@@ -148,7 +148,10 @@ fn open() -> Option<Table> {
                 for lock in (*header).locks.iter_mut() {
                     pg_sys::LWLockInitialize(&raw mut lock.lock, tranche);
                 }
-                (*header).horizons = [Horizon { rule: [0; 16], from_us: i64::MAX }; HORIZONS];
+                (*header).horizons = [Horizon {
+                    rule: [0; 16],
+                    from_us: i64::MAX,
+                }; HORIZONS];
                 (*header).next_horizon = 0;
                 (*header).made_us = crate::store::now_us();
                 (*header).oldest_running_xid = pg_sys::GetOldestActiveTransactionId();
@@ -221,7 +224,11 @@ pub fn horizon(rule: [u8; 16]) -> Option<i64> {
         // SAFETY: the horizons are touched only under the last lock; nothing below raises.
         let h = unsafe {
             locked(&raw mut (*header).locks[PARTITIONS], || {
-                (*header).horizons.iter().find(|h| h.rule == rule).map(|h| h.from_us)
+                (*header)
+                    .horizons
+                    .iter()
+                    .find(|h| h.rule == rule)
+                    .map(|h| h.from_us)
             })
         }?;
         KNOWN.with(|c| c.borrow_mut().insert(rule, h));
@@ -317,12 +324,18 @@ pub fn with_window<R>(
                     let s = slot(i);
                     if let Some(seed) = seed {
                         // Another backend made it meanwhile: add what the seed knows.
-                        seed.entries().iter().for_each(|e| (*s).record(*e, window_us));
+                        seed.entries()
+                            .iter()
+                            .for_each(|e| (*s).record(*e, window_us));
                         (*s).mark_fired(seed.fired.at_us, seed.fired.xid);
                     }
                     return Some(f(&mut *s));
                 }
-                let lost = probes.iter().map(|&i| *table.lost_us.add(i)).max().unwrap_or(i64::MIN);
+                let lost = probes
+                    .iter()
+                    .map(|&i| *table.lost_us.add(i))
+                    .max()
+                    .unwrap_or(i64::MIN);
                 let known_from = known_from_us.max(lost);
                 let new = match seed {
                     Some(seed) => *seed,

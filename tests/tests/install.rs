@@ -28,7 +28,9 @@ async fn without_the_preload_partitions_are_made_at_once_and_the_warning_says_wh
     let warning = notices.try_recv().expect("a warning");
     assert_eq!(warning.severity(), "WARNING");
     assert!(
-        warning.message().contains("not in shared_preload_libraries"),
+        warning
+            .message()
+            .contains("not in shared_preload_libraries"),
         "{}",
         warning.message()
     );
@@ -52,8 +54,14 @@ async fn without_the_preload_partitions_are_made_at_once_and_the_warning_says_wh
         .await
         .unwrap();
     let (partitions, members, this_month): (i64, i64, bool) = (row.get(0), row.get(1), row.get(2));
-    assert_eq!(partitions, 4, "this month's and auditlog.partitions_ahead (3) more");
-    assert_eq!(members, 0, "partitions are data, not parts of the extension");
+    assert_eq!(
+        partitions, 4,
+        "this month's and auditlog.partitions_ahead (3) more"
+    );
+    assert_eq!(
+        members, 0,
+        "partitions are data, not parts of the extension"
+    );
     assert!(this_month);
 
     db.batch_execute("SELECT audit_log('auth.logout', '{}', '{\"user_id\": 1}')")

@@ -379,3 +379,111 @@ async fn audit_err() -> String {
         .unwrap_err()
         .to_string()
 }
+
+/// The same events through the shim and through audit_log() get the same enrichment: user,
+/// session, resource and place, a failing lookup recorded the same way.
+#[tokio::test]
+async fn the_shim_enriches_as_audit_log_does() {
+    let db = fresh_db("shim_enrich").await;
+    let fixtures = format!("{}/fixtures", env!("CARGO_MANIFEST_DIR"));
+    db.batch_execute(&format!(
+        "CREATE TABLE public.sessions (id text PRIMARY KEY, ip inet, mfa boolean);
+         INSERT INTO public.sessions VALUES ('s1', '10.1.1.1', true);
+         CREATE FUNCTION public.session_info(session_id text) RETURNS jsonb LANGUAGE plpgsql AS $$
+         BEGIN
+             IF session_id = 'broken' THEN RAISE EXCEPTION 'session store down'; END IF;
+             RETURN (SELECT jsonb_build_object('session_ip', ip, 'mfa_verified', mfa)
+                       FROM public.sessions WHERE id = session_id);
+         END $$;
+         CREATE FUNCTION public.resource_info(resource_type text, resource_id text) RETURNS jsonb
+         LANGUAGE sql AS $$ SELECT jsonb_build_object('owner', 'team_' || resource_id, 'type', resource_type) $$;
+         CREATE FUNCTION public.user_info(user_id text) RETURNS jsonb
+         LANGUAGE sql AS $$ SELECT jsonb_build_object('roles', jsonb_build_array('admin')) $$;
+         GRANT SELECT ON public.sessions TO auditlog_owner;
+         ALTER DATABASE shim_enrich SET auditlog.session_context_function = 'public.session_info';
+         ALTER DATABASE shim_enrich SET auditlog.resource_context_function = 'public.resource_info';
+         ALTER DATABASE shim_enrich SET auditlog.user_context_function = 'public.user_info';
+         ALTER DATABASE shim_enrich SET auditlog.geolocation_databases =
+             '{fixtures}/geo-city.mmdb,{fixtures}/geo-asn.mmdb';"
+    ))
+    .await
+    .unwrap();
+    let events = [
+        r#"{"event_type": "data.client.read", "event_data": {"resource_type": "client", "resource_id": 7, "via": "VIA", "n": 0}, "user_context": {"user_id": 3, "session_id": "s1", "ip_address": "81.2.69.142"}}"#,
+        r#"{"event_type": "data.client.read", "event_data": {"via": "VIA", "n": 1}, "user_context": {"session_id": "s1", "ip_address": "10.1.1.1"}}"#,
+        r#"{"event_type": "auth.logout", "event_data": {"via": "VIA", "n": 2}, "user_context": {"session_id": "broken", "ip_address": "2001:67c:2e8::9"}}"#,
+        r#"{"event_type": "auth.logout", "event_data": {"via": "VIA", "n": 3}, "user_context": {"session_id": "unknown", "ip_address": "203.0.113.1"}}"#,
+    ];
+    let shim = Shim::start("enrich", &dsn("shim_enrich"), &["--batch-timeout-ms", "50"]).await;
+    let body = events.map(|e| e.replace("VIA", "shim")).join("\n");
+    let (status, answer) = shim.post("application/x-ndjson", body).await;
+    assert_eq!(status, 202, "{answer}");
+    shim.drained(20).await;
+    // A new connection, so that it reads the database's settings.
+    let direct = connect("shim_enrich").await;
+    for e in events {
+        let e: serde_json::Value = serde_json::from_str(&e.replace("VIA", "sql")).unwrap();
+        direct
+            .execute(
+                "SELECT audit_log($1, $2, $3)",
+                &[
+                    &e["event_type"].as_str().unwrap(),
+                    &e["event_data"],
+                    &e["user_context"],
+                ],
+            )
+            .await
+            .unwrap();
+    }
+    let enriched = |via: &'static str| {
+        let direct = &direct;
+        async move {
+            direct
+                .query(
+                    "SELECT jsonb_build_object(
+                         'enrichment', enrichment_data - 'temporal_context',
+                         'risk', classification -> 'risk_score',
+                         'tags', (SELECT jsonb_agg(t) FROM jsonb_array_elements_text(classification -> 'tags') t
+                                   WHERE t !~ '^(hour|day_of_week):'),
+                         'errors', context_errors)
+                       FROM audit.audit_events WHERE event_data ->> 'via' = $1
+                      ORDER BY (event_data ->> 'n')::int",
+                    &[&via],
+                )
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get::<_, serde_json::Value>(0))
+                .collect::<Vec<_>>()
+        }
+    };
+    let (through_shim, through_sql) = (enriched("shim").await, enriched("sql").await);
+    assert_eq!(through_shim.len(), 4);
+    assert_eq!(through_shim, through_sql);
+    let first = &through_shim[0]["enrichment"];
+    assert_eq!(first["geolocation"]["city"], "London");
+    assert_eq!(first["geolocation"]["asn"], 20712);
+    assert_eq!(first["user_context"]["roles"], serde_json::json!(["admin"]));
+    assert_eq!(first["resource_context"]["owner"], "team_7");
+    assert_eq!(first["session_context"]["mfa_verified"], true);
+    assert!(through_shim[0]["tags"]
+        .as_array()
+        .unwrap()
+        .contains(&"session_ip_mismatch".into()));
+    assert!(!through_shim[1]["tags"]
+        .as_array()
+        .unwrap()
+        .contains(&"session_ip_mismatch".into()));
+    assert_eq!(through_shim[2]["errors"][0]["key"], "session_lookup");
+    assert_eq!(
+        through_shim[2]["enrichment"]["geolocation"]["country"],
+        "NL"
+    );
+    assert_eq!(
+        through_shim[3]["enrichment"]["session_context"],
+        serde_json::json!({"is_active": false, "session_found": false})
+    );
+    assert!(through_shim[3]["enrichment"]["geolocation"]
+        .get("country")
+        .is_none());
+}

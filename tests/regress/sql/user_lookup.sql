@@ -21,7 +21,10 @@ SELECT event_data ->> 'case' AS "case", enrichment_data -> 'user_context' -> 'ro
        classification ->> 'risk_score' AS risk, regress_tags(classification) AS tags
   FROM audit.audit_events WHERE correlation_id = 'CORR_LOOKUP' ORDER BY "timestamp";
 
--- A setting that names no function, or names one without its schema, is a clear error.
+-- A setting that names no function, or names one without its schema, loses no event: it is
+-- stored without the lookup's answer, a WARNING says why, and so does its context_errors.
 SET auditlog.user_context_function = 'regress_user_info';
-SELECT audit_log('auth.login.success', '{}', '{"user_id": 501}');
+SELECT audit_log('auth.login.success', '{}', '{"user_id": 501, "correlation_id": "CORR_LOOKUP_MISSING"}') IS NOT NULL AS logged;
+SELECT enrichment_data -> 'user_context' AS user_context, context_errors
+  FROM audit.audit_events WHERE correlation_id = 'CORR_LOOKUP_MISSING';
 RESET auditlog.user_context_function;
