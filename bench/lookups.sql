@@ -16,16 +16,24 @@ INSERT INTO bench_lookups.resources SELECT 'client', u * 17, 'team_' || u % 10 F
 GRANT USAGE ON SCHEMA bench_lookups TO auditlog_owner;
 GRANT SELECT ON ALL TABLES IN SCHEMA bench_lookups TO auditlog_owner;
 
-CREATE FUNCTION bench_lookups.user_info(user_id text) RETURNS jsonb LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object('roles', roles, 'account_created_at', created_at)
-      FROM bench_lookups.profiles WHERE id = user_id $$;
-CREATE FUNCTION bench_lookups.session_info(session_id text) RETURNS jsonb LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object('session_created', created_at, 'session_ip', ip, 'mfa_verified', mfa)
-      FROM bench_lookups.sessions WHERE id = session_id $$;
+-- PL/pgSQL, as the README advises: it keeps its plan for the session, where a SQL function
+-- plans its query again in every transaction.
+CREATE FUNCTION bench_lookups.user_info(user_id text) RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT jsonb_build_object('roles', roles, 'account_created_at', created_at)
+              FROM bench_lookups.profiles WHERE id = user_id);
+END $$;
+CREATE FUNCTION bench_lookups.session_info(session_id text) RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT jsonb_build_object('session_created', created_at, 'session_ip', ip, 'mfa_verified', mfa)
+              FROM bench_lookups.sessions WHERE id = session_id);
+END $$;
 CREATE FUNCTION bench_lookups.resource_info(resource_type text, resource_id text) RETURNS jsonb
-LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object('owner', owner) FROM bench_lookups.resources
-     WHERE kind = resource_type AND id = resource_id $$;
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT jsonb_build_object('owner', owner) FROM bench_lookups.resources
+             WHERE kind = resource_type AND id = resource_id);
+END $$;
 
 \set city :fixtures '/geo-city.mmdb'
 \set asn :fixtures '/geo-asn.mmdb'

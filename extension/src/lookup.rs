@@ -20,12 +20,15 @@ use pgrx::spi::SpiClient;
 use pgrx::{PgSqlErrorCode, PgTryBuilder};
 use serde_json::Value;
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::ffi::CString;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 thread_local! {
     static CACHE: RefCell<Cache> = RefCell::new(Cache::default());
+    /// Each function signature's call, resolved once (again after a lookup fails).
+    static CALLS: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
     static GEO: RefCell<Option<Databases>> = const { RefCell::new(None) };
 }
 
@@ -103,7 +106,11 @@ fn ask(
     let answer = cached.unwrap_or_else(|| {
         let answer = match guarded(|| call(client, &function, args)) {
             Ok(Ok(a)) => a,
-            Ok(Err(why)) | Err(why) => Answer::Failed(why),
+            Ok(Err(why)) | Err(why) => {
+                // The function may be gone or replaced: resolve every name again.
+                CALLS.with(|c| c.borrow_mut().clear());
+                Answer::Failed(why)
+            }
         };
         let ttl_us = i64::from(gucs::LOOKUP_CACHE_TTL.get()) * 1_000_000;
         CACHE.with(|c| {
@@ -125,10 +132,28 @@ fn ask(
 fn call(client: &mut SpiClient<'_>, function: &str, args: &[&str]) -> Result<Answer, String> {
     let text = PgOid::BuiltIn(pg_sys::BuiltinOid::TEXTOID);
     let signature = format!("{function}({})", vec!["text"; args.len()].join(", "));
+    let sql = match CALLS.with(|c| c.borrow().get(&signature).cloned()) {
+        Some(sql) => sql,
+        None => {
+            let sql = resolve(client, &signature, args.len())?;
+            CALLS.with(|c| c.borrow_mut().insert(signature.clone(), sql.clone()));
+            sql
+        }
+    };
+    let values: Vec<DatumWithOid> = args.iter().map(|a| (*a).into()).collect();
+    let found: Option<JsonB> = prepared(client, &sql, &vec![text; args.len()])
+        .and_then(|plan| client.select(&*plan, Some(1), &values)?.first().get(1))
+        .map_err(|e| e.to_string())?;
+    Ok(Answer::from_result(found.map(|j| j.0)))
+}
+
+/// The statement that calls the function `signature` names.
+fn resolve(client: &mut SpiClient<'_>, signature: &str, nargs: usize) -> Result<String, String> {
+    let text = PgOid::BuiltIn(pg_sys::BuiltinOid::TEXTOID);
     let plan = prepared(client, "SELECT to_regprocedure($1)::regproc::text", &[text])
         .map_err(|e| e.to_string())?;
     let name: Option<String> = client
-        .select(&*plan, Some(1), &[signature.as_str().into()])
+        .select(&*plan, Some(1), &[signature.into()])
         .and_then(|t| t.first().get(1))
         .map_err(|e| e.to_string())?;
     let Some(name) = name else {
@@ -137,15 +162,8 @@ fn call(client: &mut SpiClient<'_>, function: &str, args: &[&str]) -> Result<Ans
              search_path audit, pg_catalog)"
         ));
     };
-    let params: Vec<String> = (1..=args.len()).map(|i| format!("${i}")).collect();
-    let sql = format!("SELECT {name}({})::jsonb", params.join(", "));
-    let plan = prepared(client, &sql, &vec![text; args.len()]).map_err(|e| e.to_string())?;
-    let values: Vec<DatumWithOid> = args.iter().map(|a| (*a).into()).collect();
-    let found: Option<JsonB> = client
-        .select(&*plan, Some(1), &values)
-        .and_then(|t| t.first().get(1))
-        .map_err(|e| e.to_string())?;
-    Ok(Answer::from_result(found.map(|j| j.0)))
+    let params: Vec<String> = (1..=nargs).map(|i| format!("${i}")).collect();
+    Ok(format!("SELECT {name}({})::jsonb", params.join(", ")))
 }
 
 /// Where the geolocation databases place `ip` (`None`: no database set).
