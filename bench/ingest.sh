@@ -6,16 +6,16 @@
 #      spool's fsync, batched through audit_log_batch(), until the last row is committed;
 #   2. COPY of the rows the shim stored (the seed's columns) into bench.seed_audit_events;
 #   3. the shim's peak RSS, at full speed and with its queue full (the database unreachable).
-#   INGEST_EVENTS      events per run (default 200000; quick 40000)
-#   INGEST_ROUNDS      rounds per configuration, alternating shim and COPY (default 2; quick 1)
+#   INGEST_EVENTS      events per run (default 200000; quick 25000)
+#   INGEST_ROUNDS      rounds per configuration, alternating shim and COPY (default 2; quick 2)
 #   INGEST_BATCH_SIZE  the shim's --batch-size (default 100, its own default)
 #   INGEST_PORT        port of the throwaway cluster (default 55492)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 
-EVENTS=${INGEST_EVENTS:-$(quick_or 200000 40000)}
-ROUNDS=${INGEST_ROUNDS:-$(quick_or 2 1)}
+EVENTS=${INGEST_EVENTS:-$(quick_or 200000 25000)}
+ROUNDS=${INGEST_ROUNDS:-$(quick_or 2 2)}
 BATCH=${INGEST_BATCH_SIZE:-100}
 PORT=${INGEST_PORT:-55492}
 HTTP=127.0.0.1:${INGEST_HTTP_PORT:-18790}
