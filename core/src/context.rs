@@ -30,7 +30,7 @@ pub struct ContextError {
 }
 
 impl ContextError {
-    fn new(key: &str, value: &Value, error: impl Into<String>) -> Self {
+    pub fn new(key: &str, value: &Value, error: impl Into<String>) -> Self {
         ContextError {
             key: key.to_string(),
             value: value.clone(),

@@ -170,10 +170,7 @@ fn weekday_name(d: Weekday) -> &'static str {
 
 /// The internal network that holds `ip`, if any. An IPv4-mapped IPv6 address counts as IPv4.
 pub fn internal_network(ip: IpAddr, networks: &[IpNet]) -> Option<IpNet> {
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-        v4 => v4,
-    };
+    let ip = ip.to_canonical();
     networks.iter().copied().find(|n| n.contains(&ip))
 }
 
@@ -189,7 +186,7 @@ pub fn enrich(
         Some(Ok(p)) => p.unwrap_or_default(),
         Some(Err(why)) => {
             let ip = json!(ctx.ip_address.map(|ip| ip.to_string()));
-            errors.push(lookup_failed("geolocation", ip, why));
+            errors.push(ContextError::new("geolocation", &ip, why));
             Place::default()
         }
         None => Place::default(),
@@ -231,7 +228,11 @@ pub fn enrich(
         }
         Some(Answer::NotFound) => Some(session::not_found()),
         Some(Answer::Failed(why)) => {
-            errors.push(lookup_failed("session_lookup", json!(ctx.session_id), why));
+            errors.push(ContextError::new(
+                "session_lookup",
+                &json!(ctx.session_id),
+                why,
+            ));
             None
         }
         None => None,
@@ -242,16 +243,16 @@ pub fn enrich(
             Some(Value::Object(m))
         }
         Some((_, Answer::Found(other))) => {
-            errors.push(lookup_failed(
+            errors.push(ContextError::new(
                 "resource_lookup",
-                other,
-                "expected a JSON object".into(),
+                &other,
+                "expected a JSON object",
             ));
             None
         }
         Some((_, Answer::NotFound)) => Some(json!({"resource_found": false})),
         Some((asked, Answer::Failed(why))) => {
-            errors.push(lookup_failed("resource_lookup", asked, why));
+            errors.push(ContextError::new("resource_lookup", &asked, why));
             None
         }
         None => None,
@@ -263,14 +264,6 @@ pub fn enrich(
         session_context,
         resource_context,
         session_ip_mismatch: session::ip_mismatch(session_ip, ctx.ip_address),
-    }
-}
-
-fn lookup_failed(key: &str, value: Value, why: String) -> ContextError {
-    ContextError {
-        key: key.into(),
-        value,
-        error: why,
     }
 }
 

@@ -38,7 +38,18 @@ struct Entry {
 
 #[derive(Default)]
 pub struct Cache {
-    entries: HashMap<(String, Vec<String>), Entry>,
+    entries: HashMap<String, Entry>,
+}
+
+/// One string for a call: NUL separates the parts, since neither a setting nor a text argument
+/// can hold it.
+fn key(function: &str, args: &[&str]) -> String {
+    let mut key = function.to_string();
+    for a in args {
+        key.push('\0');
+        key.push_str(a);
+    }
+    key
 }
 
 impl Cache {
@@ -51,13 +62,8 @@ impl Cache {
         now_us: i64,
         statement: i64,
     ) -> Option<&Answer> {
-        // A borrowed key would need a custom Borrow impl; the key is small.
-        let key = (
-            function.to_string(),
-            args.iter().map(|a| a.to_string()).collect(),
-        );
         self.entries
-            .get(&key)
+            .get(&key(function, args))
             .filter(|e| now_us < e.expires_us || e.statement == statement)
             .map(|e| &e.answer)
     }
@@ -78,12 +84,8 @@ impl Cache {
                 self.entries.clear();
             }
         }
-        let key = (
-            function.to_string(),
-            args.iter().map(|a| a.to_string()).collect(),
-        );
         self.entries.insert(
-            key,
+            key(function, args),
             Entry {
                 answer,
                 expires_us: now_us.saturating_add(ttl_us),

@@ -24,7 +24,11 @@ pub fn found(
     errors: &mut Vec<ContextError>,
 ) -> (Value, Option<IpAddr>) {
     let Value::Object(given) = answer else {
-        errors.push(error("session_lookup", answer, "expected a JSON object"));
+        errors.push(ContextError::new(
+            "session_lookup",
+            answer,
+            "expected a JSON object",
+        ));
         return (json!({"session_found": true}), None);
     };
     let mut out = Map::new();
@@ -64,7 +68,7 @@ pub fn found(
             Ok(v) => {
                 out.insert(key.clone(), v);
             }
-            Err(why) => errors.push(error(&format!("session_lookup.{key}"), v, why)),
+            Err(why) => errors.push(ContextError::new(&format!("session_lookup.{key}"), v, why)),
         }
     }
     // As the seed: a found session is active unless it says otherwise, and its duration is 0
@@ -86,19 +90,7 @@ pub fn found(
 /// Whether the event came from another address than the one its session was opened from
 /// (an IPv4-mapped IPv6 address is its IPv4 address).
 pub fn ip_mismatch(session_ip: Option<IpAddr>, event_ip: Option<IpAddr>) -> bool {
-    let plain = |ip: IpAddr| match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-        v4 => v4,
-    };
-    matches!((session_ip, event_ip), (Some(s), Some(e)) if plain(s) != plain(e))
-}
-
-fn error(key: &str, value: &Value, why: &str) -> ContextError {
-    ContextError {
-        key: key.to_string(),
-        value: value.clone(),
-        error: why.to_string(),
-    }
+    matches!((session_ip, event_ip), (Some(s), Some(e)) if s.to_canonical() != e.to_canonical())
 }
 
 #[cfg(test)]

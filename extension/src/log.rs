@@ -104,11 +104,9 @@ pub fn prepare(
                 Some(Answer::Found(found)) => {
                     context::fill_from_lookup(&mut ctx, &found, &mut errors)
                 }
-                Some(Answer::Failed(why)) => errors.push(ContextError {
-                    key: "user_lookup".into(),
-                    value: Value::String(user),
-                    error: why,
-                }),
+                Some(Answer::Failed(why)) => {
+                    errors.push(ContextError::new("user_lookup", &Value::String(user), why))
+                }
                 Some(Answer::NotFound) | None => {}
             }
         }

@@ -67,10 +67,6 @@ async fn without_the_preload_partitions_are_made_at_once_and_the_warning_says_wh
     db.batch_execute("SELECT audit_log('auth.logout', '{}', '{\"user_id\": 1}')")
         .await
         .unwrap();
-    let waiting: i64 = db
-        .query_one("SELECT count(*) FROM audit.audit_events_default", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let waiting = default_partition_rows(&db).await;
     assert_eq!(waiting, 0, "nothing lands in the default partition");
 }

@@ -119,11 +119,7 @@ async fn a_0_1_0_database_updates_with_its_events_and_chain_intact() {
     )
     .await
     .unwrap();
-    let waiting: i64 = db
-        .query_one("SELECT count(*) FROM audit.audit_events_default", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let waiting = default_partition_rows(&db).await;
     assert_eq!(waiting, 0);
     assert_eq!(verify_kinds(&db).await, ["ok"]);
     let mismatches: i64 = db

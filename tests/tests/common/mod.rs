@@ -82,6 +82,15 @@ pub async fn event_ids(client: &Client) -> Vec<uuid::Uuid> {
         .collect()
 }
 
+/// Events that landed in the default partition (none should, with partitions made ahead).
+pub async fn default_partition_rows(client: &Client) -> i64 {
+    client
+        .query_one("SELECT count(*) FROM audit.audit_events_default", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
 /// The kinds verify_audit_chain() reports: `["ok"]` when all is well.
 pub async fn verify_kinds(client: &Client) -> Vec<String> {
     let rows = client
