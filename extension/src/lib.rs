@@ -19,12 +19,14 @@ mod internal;
 mod jsonb;
 mod log;
 mod lookup;
+mod lookup_cache;
 mod partitions;
 mod proof;
 mod redact;
 mod reports;
 mod seal;
 mod sealer;
+mod shared_memory;
 mod spi_cache;
 mod store;
 mod taxonomy;
@@ -53,6 +55,7 @@ pub extern "C-unwind" fn _PG_init() {
     taxonomy::init();
     sealer::init();
     windows::init();
+    lookup_cache::init();
     detect::init();
     append::init();
 }

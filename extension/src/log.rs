@@ -100,7 +100,7 @@ pub fn prepare(
     };
     if ctx.roles.is_none() || ctx.account_created_at.is_none() {
         if let Some(user) = raw_user_id(&user_context) {
-            match lookup::ask_user(client, &user) {
+            match lookup::ask_user(&user) {
                 Some(Answer::Found(found)) => {
                     context::fill_from_lookup(&mut ctx, &found, &mut errors)
                 }
@@ -120,12 +120,7 @@ pub fn prepare(
         };
         warning!("audit_log: {what} is malformed ({}); the event is stored and the value kept in context_errors", e.error);
     }
-    let found = lookup::ask_all(
-        client,
-        ctx.session_id.as_deref(),
-        &event_data,
-        ctx.ip_address,
-    );
+    let found = lookup::ask_all(ctx.session_id.as_deref(), &event_data, ctx.ip_address);
     let taxonomy = taxonomy::answer(client, &event_type)?;
     let new = NewEvent {
         event_id: incoming.event_id,

@@ -2,47 +2,41 @@
 //! `auditlog.session_context_function`, `auditlog.resource_context_function`) and the
 //! geolocation databases for one event.
 //!
-//! A function is asked once per key and `auditlog.lookup_cache_ttl` (`auditlog_core::lookup`),
-//! in a subtransaction under a timer (`auditlog.lookup_timeout`): one that fails or hangs costs
-//! the event only its answer. The event is stored, the error kept in its context_errors, and a
+//! A function is asked once per key and `auditlog.lookup_cache_ttl` by the whole server (this
+//! session's cache, then the shared one in `crate::lookup_cache`), in a subtransaction under a
+//! timer (`auditlog.lookup_timeout`): one that fails or hangs costs the event only its answer. The event is stored, the error kept in its context_errors, and a
 //! WARNING raised. The function runs as audit_log() does: as the extension's owner, with its
 //! pinned search_path (so it names its tables with their schema).
 
-use crate::gucs;
-use crate::spi_cache::prepared;
+use crate::{gucs, lookup_cache};
 use auditlog_core::enrich::Found;
 use auditlog_core::geolocation::Databases;
-use auditlog_core::lookup::{Answer, Cache};
-use pgrx::datum::{DatumWithOid, JsonB};
+use auditlog_core::lookup::{Answer, Cache, Call};
+use pgrx::datum::JsonB;
+use pgrx::fn_call::{fn_call, Arg, FnCallArg, FnCallError};
 use pgrx::guc::GucSetting;
-use pgrx::pg_sys::{self, panic::CaughtError, PgOid};
-use pgrx::spi::SpiClient;
+use pgrx::pg_sys::{self, panic::CaughtError};
 use pgrx::{PgSqlErrorCode, PgTryBuilder};
 use serde_json::Value;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::ffi::CString;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 thread_local! {
     static CACHE: RefCell<Cache> = RefCell::new(Cache::default());
-    /// Each function signature's call, resolved once (again after a lookup fails).
-    static CALLS: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
     static GEO: RefCell<Option<Databases>> = const { RefCell::new(None) };
 }
 
 /// What the session, resource and geolocation lookups say about one event; a failure is
 /// warned about here and recorded by `auditlog_core::enrich`.
 pub fn ask_all(
-    client: &mut SpiClient<'_>,
     session_id: Option<&str>,
     event_data: &Value,
     ip: Option<std::net::IpAddr>,
 ) -> Found {
     let session = session_id.and_then(|id| {
         ask(
-            client,
             "auditlog.session_context_function",
             &gucs::SESSION_CONTEXT_FUNCTION,
             &[id],
@@ -58,7 +52,6 @@ pub fn ask_all(
                 .unwrap_or_default();
             let asked = serde_json::json!([kind, id]);
             ask(
-                client,
                 "auditlog.resource_context_function",
                 &gucs::RESOURCE_CONTEXT_FUNCTION,
                 &[&kind, &id],
@@ -74,9 +67,8 @@ pub fn ask_all(
 }
 
 /// The DBA's user lookup for the caller's user id (`None` when none is set).
-pub fn ask_user(client: &mut SpiClient<'_>, user_id: &str) -> Option<Answer> {
+pub fn ask_user(user_id: &str) -> Option<Answer> {
     ask(
-        client,
         "auditlog.user_context_function",
         &gucs::USER_CONTEXT_FUNCTION,
         &[user_id],
@@ -92,30 +84,27 @@ fn scalar_text(v: &Value) -> String {
 }
 
 /// The answer of the function `setting` names for `args` (`None`: no function set).
-fn ask(
-    client: &mut SpiClient<'_>,
-    setting: &str,
-    guc: &GucSetting<Option<CString>>,
-    args: &[&str],
-) -> Option<Answer> {
+fn ask(setting: &str, guc: &GucSetting<Option<CString>>, args: &[&str]) -> Option<Answer> {
     let function = gucs::function(guc)?;
+    let call = Call::new(&function, args);
     let now_us = crate::store::now_us();
     // SAFETY: reads the current statement's start time.
     let statement = unsafe { pg_sys::GetCurrentStatementStartTimestamp() };
-    let cached = CACHE.with(|c| c.borrow().get(&function, args, now_us, statement).cloned());
+    let cached = CACHE.with(|c| c.borrow().get(&call, now_us, statement).cloned());
     let answer = cached.unwrap_or_else(|| {
-        let answer = match guarded(|| call(client, &function, args)) {
-            Ok(Ok(a)) => a,
-            Ok(Err(why)) | Err(why) => {
-                // The function may be gone or replaced: resolve every name again.
-                CALLS.with(|c| c.borrow_mut().clear());
-                Answer::Failed(why)
-            }
-        };
-        let ttl_us = i64::from(gucs::LOOKUP_CACHE_TTL.get()) * 1_000_000;
+        let (answer, expires_us) = lookup_cache::get(&call, now_us).unwrap_or_else(|| {
+            let answer = match guarded(|| invoke(&function, args)) {
+                Ok(Ok(a)) => a,
+                Ok(Err(why)) | Err(why) => Answer::Failed(why),
+            };
+            let ttl_us = i64::from(gucs::LOOKUP_CACHE_TTL.get()) * 1_000_000;
+            let expires_us = now_us.saturating_add(ttl_us);
+            lookup_cache::put(&call, &answer, expires_us);
+            (answer, expires_us)
+        });
         CACHE.with(|c| {
             c.borrow_mut()
-                .put(&function, args, answer.clone(), now_us, ttl_us, statement)
+                .put(call, answer.clone(), now_us, expires_us, statement)
         });
         answer
     });
@@ -128,42 +117,23 @@ fn ask(
     Some(answer)
 }
 
-/// Resolves `function` (given a text argument per arg) and calls it.
-fn call(client: &mut SpiClient<'_>, function: &str, args: &[&str]) -> Result<Answer, String> {
-    let text = PgOid::BuiltIn(pg_sys::BuiltinOid::TEXTOID);
-    let signature = format!("{function}({})", vec!["text"; args.len()].join(", "));
-    let sql = match CALLS.with(|c| c.borrow().get(&signature).cloned()) {
-        Some(sql) => sql,
-        None => {
-            let sql = resolve(client, &signature, args.len())?;
-            CALLS.with(|c| c.borrow_mut().insert(signature.clone(), sql.clone()));
-            sql
+/// Calls `function` with a text argument per arg, straight through the function manager: an
+/// SPI statement per call cost more than a simple lookup's own query.
+fn invoke(function: &str, args: &[&str]) -> Result<Answer, String> {
+    let args: Vec<Arg<&str>> = args.iter().map(|a| Arg::Value(*a)).collect();
+    let refs: Vec<&dyn FnCallArg> = args.iter().map(|a| a as &dyn FnCallArg).collect();
+    match fn_call::<JsonB>(function, &refs) {
+        Ok(found) => Ok(Answer::from_result(found.map(|j| j.0))),
+        Err(FnCallError::UndefinedFunction) => Err(format!(
+            "no function {function}({}) (name it with its schema: audit_log() runs with \
+             search_path audit, pg_catalog)",
+            vec!["text"; args.len()].join(", ")
+        )),
+        Err(FnCallError::IncompatibleReturnType(..)) => {
+            Err(format!("{function} must return jsonb"))
         }
-    };
-    let values: Vec<DatumWithOid> = args.iter().map(|a| (*a).into()).collect();
-    let found: Option<JsonB> = prepared(client, &sql, &vec![text; args.len()])
-        .and_then(|plan| client.select(&*plan, Some(1), &values)?.first().get(1))
-        .map_err(|e| e.to_string())?;
-    Ok(Answer::from_result(found.map(|j| j.0)))
-}
-
-/// The statement that calls the function `signature` names.
-fn resolve(client: &mut SpiClient<'_>, signature: &str, nargs: usize) -> Result<String, String> {
-    let text = PgOid::BuiltIn(pg_sys::BuiltinOid::TEXTOID);
-    let plan = prepared(client, "SELECT to_regprocedure($1)::regproc::text", &[text])
-        .map_err(|e| e.to_string())?;
-    let name: Option<String> = client
-        .select(&*plan, Some(1), &[signature.into()])
-        .and_then(|t| t.first().get(1))
-        .map_err(|e| e.to_string())?;
-    let Some(name) = name else {
-        return Err(format!(
-            "no function {signature} (name it with its schema: audit_log() runs with \
-             search_path audit, pg_catalog)"
-        ));
-    };
-    let params: Vec<String> = (1..=nargs).map(|i| format!("${i}")).collect();
-    Ok(format!("SELECT {name}({})::jsonb", params.join(", ")))
+        Err(e) => Err(format!("{function}: {e}")),
+    }
 }
 
 /// Where the geolocation databases place `ip` (`None`: no database set).

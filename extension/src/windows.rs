@@ -1,10 +1,8 @@
 //! The detection windows in shared memory (`auditlog_core::window`), so every backend counts
 //! the events every other backend logged without reading the table per event.
 //!
-//! They live in a dynamic shared memory segment that the first backend to need them makes and
-//! pins until the server stops; every other backend finds it through a small record in the
-//! server's main shared memory (`ShmemInitStruct`, which has room for it whether or not auditlog
-//! is preloaded). So the windows work the same with or without `shared_preload_libraries`.
+//! They live in a dynamic shared memory segment (`crate::shared_memory`), so they work the same
+//! with or without `shared_preload_libraries`.
 //! With `auditlog.detection_slots = 0`, or if the segment cannot be made, the rules count from
 //! the table instead (`crate::detect`): slower, never wrong.
 //!
@@ -19,8 +17,9 @@
 //! horizon, or before the newest event of a window that one of the group's slots dropped while
 //! it could still count (a group's window only ever lives in those slots).
 
+use crate::shared_memory::{self, locked, PARTITIONS};
 use auditlog_core::window::{slot_for_new, Window};
-use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
+use pgrx::guc::GucSetting;
 use pgrx::pg_sys;
 use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
@@ -28,28 +27,12 @@ use std::ffi::CString;
 
 static SLOTS: GucSetting<i32> = GucSetting::<i32>::new(16384);
 
-const PARTITIONS: usize = 16;
-const PROBES: usize = 8;
 /// Rule versions remembered with their horizons; one forgotten is worked out anew.
 const HORIZONS: usize = 256;
-/// Names the record that finds the segment. A build that lays the segment out differently must
-/// use another name, so that it never reads a segment an older build made (a new library can
-/// load while the server runs): bump the layout, and the sizes change the name too.
-fn name() -> CString {
-    CString::new(format!(
-        "auditlog detection windows (layout 4, {} + {})",
-        size_of::<Header>(),
-        size_of::<Window>()
-    ))
-    .expect("no NUL")
-}
 
-/// In the main shared memory: where the segment is. `handle` is DSM_HANDLE_INVALID until made.
-#[repr(C)]
-struct Registry {
-    handle: pg_sys::dsm_handle,
-    tranche: i32,
-    slots: u32,
+fn name() -> CString {
+    let sizes = [size_of::<Header>(), size_of::<Window>()];
+    shared_memory::segment_name("detection windows", 5, &sizes)
 }
 
 #[repr(C)]
@@ -66,6 +49,7 @@ struct Header {
     locks: [pg_sys::LWLockPadded; PARTITIONS + 1],
     horizons: [Horizon; HORIZONS],
     next_horizon: usize,
+    slots: usize,
     /// When the segment was made; every transaction before the first had ended then, and
     /// every one from the second on began after.
     made_us: i64,
@@ -77,7 +61,7 @@ struct Table {
     header: *mut Header,
     lost_us: *mut i64,
     slots: *mut Window,
-    per_partition: usize,
+    count: usize,
 }
 
 /// Where the per-slot arrays of a segment of `slots` windows start.
@@ -97,99 +81,52 @@ thread_local! {
 }
 
 pub fn init() {
-    GucRegistry::define_int_guc(
+    shared_memory::define_slots(
         c"auditlog.detection_slots",
         c"Detection windows kept in shared memory (about 430 bytes each); 0: none.",
         c"One per rule and user, address or correlation with recent events; read when the first \
           detection after server start makes them. With none, or more groups active than slots, \
           the detection rules read the table instead: slower, never wrong.",
         &SLOTS,
-        0,
-        1 << 22,
-        GucContext::Sighup,
-        GucFlags::default(),
     );
 }
 
 /// Finds the segment, making it first if no backend has; None when there is none to use.
 fn open() -> Option<Table> {
-    let wanted = (SLOTS.get().max(0) as usize).div_ceil(PARTITIONS) * PARTITIONS;
-    // SAFETY: AddinShmemInitLock serialises every backend's look-up and the one that makes the
-    // segment; nothing between acquire and release returns without releasing it, and an error
-    // raised in between releases it as the transaction aborts.
+    let per_slot = size_of::<i64>() + size_of::<Window>();
+    let (wanted, size) = shared_memory::sized(&SLOTS, size_of::<Header>(), per_slot);
+    let init = |at: *mut u8, tranche: i32| {
+        // SAFETY: a new segment of `size` bytes, laid out here for `wanted` windows.
+        unsafe {
+            let header = at.cast::<Header>();
+            shared_memory::init_locks(&mut (*header).locks, tranche);
+            (*header).horizons = [Horizon {
+                rule: [0; 16],
+                from_us: i64::MAX,
+            }; HORIZONS];
+            (*header).next_horizon = 0;
+            (*header).slots = wanted;
+            (*header).made_us = crate::store::now_us();
+            (*header).oldest_running_xid = pg_sys::GetOldestActiveTransactionId();
+            (*header).next_xid = pg_sys::ReadNextTransactionId();
+            let (lost, slots) = arrays(header, wanted);
+            for i in 0..wanted {
+                lost.add(i).write(i64::MIN);
+                slots.add(i).write(Window::EMPTY);
+            }
+        }
+    };
+    let header = shared_memory::segment(&name(), c"auditlog detection windows", size, init)?
+        .cast::<Header>();
+    // SAFETY: the segment was laid out for the windows it says it holds.
     unsafe {
-        let init_lock = &raw mut (*pg_sys::MainLWLockArray.add(21)).lock; // AddinShmemInitLock
-        pg_sys::LWLockAcquire(init_lock, pg_sys::LWLockMode::LW_EXCLUSIVE);
-        let mut found = false;
-        let name = name();
-        let registry = pg_sys::ShmemInitStruct(name.as_ptr(), size_of::<Registry>(), &mut found)
-            .cast::<Registry>();
-        if !found {
-            registry.write(Registry {
-                handle: pg_sys::DSM_HANDLE_INVALID,
-                tranche: 0,
-                slots: 0,
-            });
-        }
-        let segment = if (*registry).handle != pg_sys::DSM_HANDLE_INVALID {
-            let handle = (*registry).handle;
-            let mapped = pg_sys::dsm_find_mapping(handle);
-            if mapped.is_null() {
-                pg_sys::dsm_attach(handle)
-            } else {
-                mapped
-            }
-        } else if wanted > 0 {
-            let size = size_of::<Header>() + wanted * (size_of::<i64>() + size_of::<Window>());
-            let segment = pg_sys::dsm_create(size, pg_sys::DSM_CREATE_NULL_IF_MAXSEGMENTS as i32);
-            if !segment.is_null() {
-                let tranche = pg_sys::LWLockNewTrancheId();
-                let header = pg_sys::dsm_segment_address(segment).cast::<Header>();
-                for lock in (*header).locks.iter_mut() {
-                    pg_sys::LWLockInitialize(&raw mut lock.lock, tranche);
-                }
-                (*header).horizons = [Horizon {
-                    rule: [0; 16],
-                    from_us: i64::MAX,
-                }; HORIZONS];
-                (*header).next_horizon = 0;
-                (*header).made_us = crate::store::now_us();
-                (*header).oldest_running_xid = pg_sys::GetOldestActiveTransactionId();
-                (*header).next_xid = pg_sys::ReadNextTransactionId();
-                let (lost, slots) = arrays(header, wanted);
-                for i in 0..wanted {
-                    lost.add(i).write(i64::MIN);
-                    slots.add(i).write(Window::EMPTY);
-                }
-                pg_sys::dsm_pin_segment(segment);
-                registry.write(Registry {
-                    handle: pg_sys::dsm_segment_handle(segment),
-                    tranche,
-                    slots: wanted as u32,
-                });
-            }
-            segment
-        } else {
-            std::ptr::null_mut()
-        };
-        if !segment.is_null() {
-            // Kept mapped for the backend's life, not the transaction's.
-            pg_sys::dsm_pin_mapping(segment);
-        }
-        let (tranche, slots) = ((*registry).tranche, (*registry).slots as usize);
-        pg_sys::LWLockRelease(init_lock);
-        if segment.is_null() {
-            return None;
-        }
-        // The tranche's name must outlive the backend.
-        pg_sys::LWLockRegisterTranche(tranche, c"auditlog detection windows".as_ptr());
-        let header = pg_sys::dsm_segment_address(segment).cast::<Header>();
+        let slots = (*header).slots;
         let (lost_us, windows) = arrays(header, slots);
         Some(Table {
             header,
             lost_us,
             slots: windows,
-            per_partition: slots / PARTITIONS,
+            count: slots,
         })
     }
 }
@@ -201,17 +138,6 @@ fn with_table<R>(f: impl FnOnce(Option<&Table>) -> R) -> R {
 /// Whether the windows are in shared memory.
 pub fn shared() -> bool {
     with_table(|t| t.is_some())
-}
-
-/// Runs `f` under one of the segment's locks.
-///
-/// # Safety
-/// `lock` must be one of the segment's, and `f` must not raise an error.
-unsafe fn locked<R>(lock: *mut pg_sys::LWLockPadded, f: impl FnOnce() -> R) -> R {
-    pg_sys::LWLockAcquire(&raw mut (*lock).lock, pg_sys::LWLockMode::LW_EXCLUSIVE);
-    let out = f();
-    pg_sys::LWLockRelease(&raw mut (*lock).lock);
-    out
 }
 
 /// The horizon registered for a rule version (`rule`: the head of its fingerprint), if any.
@@ -308,17 +234,12 @@ pub fn with_window<R>(
     with_table(|table| {
         let table = table?;
         let hash = u64::from_le_bytes(key[..8].try_into().expect("8 bytes"));
-        let partition = (hash % PARTITIONS as u64) as usize;
-        let start = ((hash / PARTITIONS as u64) % table.per_partition as u64) as usize;
+        let (partition, probes) = shared_memory::probes(hash, table.count);
         // SAFETY: the slots and horizon of a partition are touched only under its lock, and
         // nothing below raises an error.
         unsafe {
             let header = table.header;
             locked(&raw mut (*header).locks[partition], || {
-                let first = partition * table.per_partition;
-                let probes: Vec<usize> = (0..PROBES.min(table.per_partition))
-                    .map(|i| first + (start + i) % table.per_partition)
-                    .collect();
                 let slot = |i: usize| table.slots.add(i);
                 if let Some(&i) = probes.iter().find(|&&i| (*slot(i)).key == key) {
                     let s = slot(i);

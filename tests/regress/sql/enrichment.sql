@@ -1,7 +1,7 @@
 -- The seed's enrich_event reads four sources. Besides the user lookup (user_lookup.sql): the
 -- session and the resource from functions the DBA registers, and the place of the address from
 -- MaxMind-format databases. Each found, not found, failing and slow; a session IP mismatch; the
--- per-session cache; and the same answers through audit_log_batch().
+-- per-session and shared caches; and the same answers through audit_log_batch().
 CREATE TABLE regress_sessions (id text PRIMARY KEY, created_at timestamptz, last_seen timestamptz,
                                ip inet, agent text, mfa boolean, active boolean);
 INSERT INTO regress_sessions VALUES
@@ -133,6 +133,27 @@ SELECT k.path AS changed, audit.event_integrity_hash(jsonb_populate_record(e, js
   FROM audit.audit_events e,
        (VALUES ('{geolocation,city}'::text[]), ('{session_context,session_ip}'), ('{resource_context,owner}')) k(path)
  WHERE correlation_id = 'CORR_ENRICH' AND event_data ->> 'case' = 'home';
+
+-- Answers are shared by every session of the server: a new connection asks the function only
+-- what no session asked within the TTL. A failure is not shared: each session meets its own.
+SELECT setval('regress_session_calls', 1, false);
+SELECT audit_log('auth.logout', '{}', '{"session_id": "sess_shared", "correlation_id": "CORR_SHARED"}') IS NOT NULL AS logged;
+SELECT audit_log('auth.logout', '{}', '{"session_id": "sess_broken_shared", "correlation_id": "CORR_SHARED"}') IS NOT NULL AS logged;
+\c
+SET auditlog.session_context_function = 'public.regress_session_info';
+SELECT audit_log('auth.logout', '{}', '{"session_id": "sess_shared", "correlation_id": "CORR_SHARED"}') IS NOT NULL AS logged;
+SELECT audit_log('auth.logout', '{}', '{"session_id": "sess_broken_shared", "correlation_id": "CORR_SHARED"}') IS NOT NULL AS logged;
+SELECT nextval('regress_session_calls') - 1 AS calls_for_two_sessions;
+SELECT count(*) FILTER (WHERE enrichment_data -> 'session_context' ->> 'session_found' = 'false') AS not_found,
+       count(*) FILTER (WHERE context_errors IS NOT NULL) AS failed
+  FROM audit.audit_events WHERE correlation_id = 'CORR_SHARED';
+
+-- A function that returns another type than jsonb is reported, not cast.
+CREATE FUNCTION regress_json_info(resource_type text, resource_id text) RETURNS json
+LANGUAGE sql AS $$ SELECT '{"owner": "accounts"}'::json $$;
+SET auditlog.resource_context_function = 'public.regress_json_info';
+SELECT audit_log('data.client.read', '{"resource_type": "client", "resource_id": 17}', '{"correlation_id": "CORR_JSON"}') IS NOT NULL AS logged;
+SELECT enrichment_data ? 'resource_context' AS has_resource, context_errors FROM audit.audit_events WHERE correlation_id = 'CORR_JSON';
 
 RESET auditlog.lookup_timeout;
 RESET auditlog.session_context_function;
