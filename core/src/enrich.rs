@@ -238,7 +238,8 @@ pub fn enrich(
         None => None,
     };
     let resource_context = match found.resource {
-        Some((_, Answer::Found(Value::Object(mut m)))) => {
+        Some((_, Answer::Found(v))) if v.is_object() => {
+            let mut m = v.as_object().expect("an object").clone();
             m.entry("resource_found").or_insert(json!(true));
             Some(Value::Object(m))
         }
@@ -271,6 +272,7 @@ pub fn enrich(
 mod tests {
     use super::*;
     use chrono::TimeZone;
+    use std::rc::Rc;
 
     #[test]
     fn rfc1918_not_prefix_match() {
@@ -388,7 +390,7 @@ mod tests {
             ..Default::default()
         };
         let found = Found {
-            session: Some(Answer::Found(json!({"session_ip": "10.1.1.1"}))),
+            session: Some(Answer::Found(Rc::new(json!({"session_ip": "10.1.1.1"})))),
             resource: Some((json!(["client", "7"]), Answer::NotFound)),
             place: Some(Ok(Some(Place {
                 country: Some("GB".into()),
@@ -434,7 +436,7 @@ mod tests {
             session: Some(Answer::NotFound),
             resource: Some((
                 json!(["client", "7"]),
-                Answer::Found(json!({"owner": "ops"})),
+                Answer::Found(Rc::new(json!({"owner": "ops"}))),
             )),
             place: None,
         };

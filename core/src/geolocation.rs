@@ -5,7 +5,7 @@
 
 use maxminddb::{Mmap, Reader};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
@@ -169,11 +169,17 @@ impl Database {
 /// How often a database's file is looked at for a change, at most.
 const RECHECK: Duration = Duration::from_secs(1);
 
-/// The databases named by a setting (comma-separated paths), each consulted in turn.
+/// Addresses remembered with their places at most; beyond it the memo starts again.
+const MEMO: usize = 10_000;
+
+/// The databases named by a setting (comma-separated paths), each consulted in turn. What they
+/// said of an address is remembered until they are opened again: decoding a record costs more
+/// than the rest of an event's enrichment.
 pub struct Databases {
     setting: String,
     opened: Result<Vec<Database>, String>,
     checked: Instant,
+    memo: HashMap<IpAddr, Option<Place>>,
 }
 
 impl Databases {
@@ -184,6 +190,7 @@ impl Databases {
             setting: setting.to_string(),
             opened,
             checked: Instant::now(),
+            memo: HashMap::new(),
         }
     }
 
@@ -209,13 +216,21 @@ impl Databases {
     }
 
     /// What the databases know of `ip` (`None` when none names any), or why they cannot say.
-    pub fn lookup(&self, ip: IpAddr) -> Result<Option<Place>, String> {
+    pub fn lookup(&mut self, ip: IpAddr) -> Result<Option<Place>, String> {
+        if let Some(known) = self.memo.get(&ip) {
+            return Ok(known.clone());
+        }
         let dbs = self.opened.as_ref().map_err(Clone::clone)?;
         let mut place = Place::default();
         for db in dbs {
             place.merge(db.lookup(ip)?);
         }
-        Ok((!place.is_empty()).then_some(place))
+        let found = (!place.is_empty()).then_some(place);
+        if self.memo.len() >= MEMO {
+            self.memo.clear();
+        }
+        self.memo.insert(ip, found.clone());
+        Ok(found)
     }
 }
 
@@ -253,14 +268,14 @@ mod tests {
         ))
     }
 
-    fn at(dbs: &Databases, ip: &str) -> Option<Place> {
+    fn at(dbs: &mut Databases, ip: &str) -> Option<Place> {
         dbs.lookup(ip.parse().unwrap()).unwrap()
     }
 
     #[test]
     fn city_and_asn_from_two_files_v4_and_v6() {
-        let dbs = both();
-        let london = at(&dbs, "81.2.69.142").unwrap();
+        let mut dbs = both();
+        let london = at(&mut dbs, "81.2.69.142").unwrap();
         assert_eq!(
             london,
             Place {
@@ -272,7 +287,7 @@ mod tests {
                 as_organization: Some("Andrews & Arnold Ltd".into()),
             }
         );
-        let amsterdam = at(&dbs, "2001:67c:2e8:22::c100:68b").unwrap();
+        let amsterdam = at(&mut dbs, "2001:67c:2e8:22::c100:68b").unwrap();
         assert_eq!(
             (
                 amsterdam.country.as_deref(),
@@ -283,22 +298,22 @@ mod tests {
         );
         // An IPv4 address written as IPv6 finds the IPv4 network.
         assert_eq!(
-            at(&dbs, "::ffff:81.2.69.1").unwrap().city.as_deref(),
+            at(&mut dbs, "::ffff:81.2.69.1").unwrap().city.as_deref(),
             Some("London")
         );
     }
 
     #[test]
     fn partial_and_missing() {
-        let dbs = both();
-        let google = at(&dbs, "8.8.8.8").unwrap();
+        let mut dbs = both();
+        let google = at(&mut dbs, "8.8.8.8").unwrap();
         assert_eq!(google.country.as_deref(), Some("US"));
         assert_eq!(
             (&google.region, &google.city, google.asn),
             (&None, &None, Some(15169))
         );
-        assert_eq!(at(&dbs, "203.0.113.5"), None);
-        assert_eq!(at(&Databases::open(""), "81.2.69.142"), None);
+        assert_eq!(at(&mut dbs, "203.0.113.5"), None);
+        assert_eq!(at(&mut Databases::open(""), "81.2.69.142"), None);
         assert_eq!(
             serde_json::to_value(&google).unwrap(),
             serde_json::json!({"country": "US", "country_name": "United States",
@@ -339,6 +354,22 @@ mod tests {
     }
 
     #[test]
+    fn the_memo_is_bounded() {
+        let mut dbs = both();
+        for i in 0..=MEMO as u32 {
+            at(
+                &mut dbs,
+                &std::net::Ipv4Addr::from(0x5100_0000 + i).to_string(),
+            );
+        }
+        assert!(dbs.memo.len() <= MEMO);
+        assert_eq!(
+            at(&mut dbs, "81.2.69.142").unwrap().city.as_deref(),
+            Some("London")
+        );
+    }
+
+    #[test]
     fn a_replaced_file_is_reopened() {
         let dir = std::env::temp_dir().join(format!("auditlog-geo-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -350,12 +381,12 @@ mod tests {
         };
         swap("geo-asn.mmdb");
         let mut dbs = Databases::open(live.to_str().unwrap());
-        assert_eq!(at(&dbs, "81.2.69.142").unwrap().city, None);
+        assert_eq!(at(&mut dbs, "81.2.69.142").unwrap().city, None);
         swap("geo-city.mmdb");
         dbs.checked -= RECHECK;
         dbs.refresh();
         assert_eq!(
-            at(&dbs, "81.2.69.142").unwrap().city.as_deref(),
+            at(&mut dbs, "81.2.69.142").unwrap().city.as_deref(),
             Some("London")
         );
         std::fs::remove_dir_all(&dir).unwrap();

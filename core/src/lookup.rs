@@ -9,10 +9,12 @@
 
 use serde_json::Value;
 use std::collections::HashMap;
+use std::rc::Rc;
 
+/// Cloned from the cache for every event that asks: a found answer is shared, not copied.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Answer {
-    Found(Value),
+    Found(Rc<Value>),
     NotFound,
     /// The lookup raised an error or timed out: the event is stored without it, the reason in
     /// its `context_errors`.
@@ -24,7 +26,7 @@ impl Answer {
     pub fn from_result(v: Option<Value>) -> Answer {
         match v {
             None | Some(Value::Null) => Answer::NotFound,
-            Some(v) => Answer::Found(v),
+            Some(v) => Answer::Found(Rc::new(v)),
         }
     }
 }
@@ -192,7 +194,7 @@ impl SharedEntry {
         } else {
             let at = self.call_len as usize;
             let json = &self.bytes[at..at + self.answer_len as usize];
-            Answer::Found(serde_json::from_slice(json).ok()?)
+            Answer::Found(Rc::new(serde_json::from_slice(json).ok()?))
         };
         Some((answer, self.expires_us))
     }
@@ -229,8 +231,17 @@ mod tests {
     fn kept_for_the_ttl_or_the_statement() {
         let mut c = Cache::default();
         let f1 = Call::new("f", &["1"]);
-        c.put(f1.clone(), Answer::Found(json!({"a": 1})), 1_000, 1_500, 7);
-        assert_eq!(c.get(&f1, 1_499, 8), Some(&Answer::Found(json!({"a": 1}))));
+        c.put(
+            f1.clone(),
+            Answer::Found(Rc::new(json!({"a": 1}))),
+            1_000,
+            1_500,
+            7,
+        );
+        assert_eq!(
+            c.get(&f1, 1_499, 8),
+            Some(&Answer::Found(Rc::new(json!({"a": 1}))))
+        );
         assert_eq!(c.get(&f1, 1_500, 8), None);
         assert!(c.get(&f1, 9_999, 7).is_some());
         assert_eq!(c.get(&Call::new("f", &["2"]), 1_000, 7), None);
@@ -249,7 +260,7 @@ mod tests {
     fn shared_entries_round_trip_and_never_confuse_calls() {
         let call = Call::new("f", &["a"]);
         let h = SharedEntry::hash(5, &call);
-        let found = Answer::Found(json!({"owner": "team_5", "n": [1, 2.5]}));
+        let found = Answer::Found(Rc::new(json!({"owner": "team_5", "n": [1, 2.5]})));
         let e = SharedEntry::new(h, 5, &call, &found, 100).unwrap();
         assert_eq!(e.answer(h, 5, &call, 99), Some((found, 100)));
         assert_eq!(e.answer(h, 5, &call, 100), None, "expired");
@@ -259,13 +270,13 @@ mod tests {
         let none = SharedEntry::new(h, 5, &call, &Answer::NotFound, 100).unwrap();
         assert_eq!(none.answer(h, 5, &call, 0), Some((Answer::NotFound, 100)));
         // {} is found, not "not found".
-        let empty = SharedEntry::new(h, 5, &call, &Answer::Found(json!({})), 100).unwrap();
+        let empty = SharedEntry::new(h, 5, &call, &Answer::Found(Rc::new(json!({}))), 100).unwrap();
         assert_eq!(
             empty.answer(h, 5, &call, 0).unwrap().0,
-            Answer::Found(json!({}))
+            Answer::Found(Rc::new(json!({})))
         );
         assert!(SharedEntry::new(h, 5, &call, &Answer::Failed("x".into()), 100).is_none());
-        let long = Answer::Found(json!("x".repeat(SHARED_BYTES)));
+        let long = Answer::Found(Rc::new(json!("x".repeat(SHARED_BYTES))));
         assert!(SharedEntry::new(h, 5, &call, &long, 100).is_none());
         assert_ne!(SharedEntry::hash(5, &call), SharedEntry::hash(6, &call));
         assert_ne!(SharedEntry::hash(5, &call), 0);
@@ -308,7 +319,7 @@ mod tests {
         assert_eq!(Answer::from_result(Some(Value::Null)), Answer::NotFound);
         assert_eq!(
             Answer::from_result(Some(json!({}))),
-            Answer::Found(json!({}))
+            Answer::Found(Rc::new(json!({})))
         );
     }
 }

@@ -150,7 +150,7 @@ fn geolocate(
             Some(dbs) if dbs.setting() == setting => dbs.refresh(),
             _ => *g = Some(Databases::open(&setting)),
         }
-        let found = g.as_ref().expect("just set").lookup(ip);
+        let found = g.as_mut().expect("just set").lookup(ip);
         if let Err(why) = &found {
             pgrx::warning!(
                 "audit_log: auditlog.geolocation_databases: {why}; the event is stored without \
