@@ -12,10 +12,10 @@ use crate::{gucs, lookup_cache};
 use auditlog_core::enrich::Found;
 use auditlog_core::geolocation::Databases;
 use auditlog_core::lookup::{Answer, Cache, Call};
-use pgrx::datum::JsonB;
-use pgrx::fn_call::{fn_call, Arg, FnCallArg, FnCallError};
+use pgrx::datum::{FromDatum, IntoDatum, JsonB};
 use pgrx::guc::GucSetting;
-use pgrx::pg_sys::{self, panic::CaughtError};
+use pgrx::pg_catalog::pg_proc::{PgProc, ProKind};
+use pgrx::pg_sys::{self, ffi::pg_guard_ffi_boundary, panic::CaughtError};
 use pgrx::{PgSqlErrorCode, PgTryBuilder};
 use serde_json::Value;
 use std::cell::{Cell, RefCell};
@@ -92,16 +92,24 @@ fn ask(setting: &str, guc: &GucSetting<Option<CString>>, args: &[&str]) -> Optio
     let statement = unsafe { pg_sys::GetCurrentStatementStartTimestamp() };
     let cached = CACHE.with(|c| c.borrow().get(&call, now_us, statement).cloned());
     let answer = cached.unwrap_or_else(|| {
-        let (answer, expires_us) = lookup_cache::get(&call, now_us).unwrap_or_else(|| {
-            let answer = match guarded(|| invoke(&function, args)) {
-                Ok(Ok(a)) => a,
-                Ok(Err(why)) | Err(why) => Answer::Failed(why),
-            };
-            let ttl_us = i64::from(gucs::LOOKUP_CACHE_TTL.get()) * 1_000_000;
-            let expires_us = now_us.saturating_add(ttl_us);
-            lookup_cache::put(&call, &answer, expires_us);
-            (answer, expires_us)
-        });
+        let ttl_us = i64::from(gucs::LOOKUP_CACHE_TTL.get()) * 1_000_000;
+        let own_expiry = now_us.saturating_add(ttl_us);
+        // A session keeps another's answer no longer than its own TTL allows (0: none).
+        let shared = lookup_cache::Key::of(&call).filter(|_| ttl_us > 0);
+        let from_shared = shared.as_ref().and_then(|k| k.get(now_us));
+        let (answer, expires_us) = match from_shared {
+            Some((answer, expires_us)) => (answer, expires_us.min(own_expiry)),
+            None => {
+                let answer = match guarded(|| invoke(&function, args)) {
+                    Ok(a) => a,
+                    Err(why) => Answer::Failed(why),
+                };
+                if let Some(k) = &shared {
+                    k.put(&answer, own_expiry);
+                }
+                (answer, own_expiry)
+            }
+        };
         CACHE.with(|c| {
             c.borrow_mut()
                 .put(call, answer.clone(), now_us, expires_us, statement)
@@ -117,22 +125,57 @@ fn ask(setting: &str, guc: &GucSetting<Option<CString>>, args: &[&str]) -> Optio
     Some(answer)
 }
 
-/// Calls `function` with a text argument per arg, straight through the function manager: an
-/// SPI statement per call cost more than a simple lookup's own query.
+/// Calls `function` with a text argument per arg, straight through the function manager (an
+/// SPI statement per call cost more than a simple lookup's own query). Only a function that
+/// takes exactly these text arguments, returns one jsonb and that auditlog_owner may execute is
+/// called. Runs inside `guarded`: an error raised here rolls back with the subtransaction.
 fn invoke(function: &str, args: &[&str]) -> Result<Answer, String> {
-    let args: Vec<Arg<&str>> = args.iter().map(|a| Arg::Value(*a)).collect();
-    let refs: Vec<&dyn FnCallArg> = args.iter().map(|a| a as &dyn FnCallArg).collect();
-    match fn_call::<JsonB>(function, &refs) {
-        Ok(found) => Ok(Answer::from_result(found.map(|j| j.0))),
-        Err(FnCallError::UndefinedFunction) => Err(format!(
-            "no function {function}({}) (name it with its schema: audit_log() runs with \
-             search_path audit, pg_catalog)",
-            vec!["text"; args.len()].join(", ")
-        )),
-        Err(FnCallError::IncompatibleReturnType(..)) => {
-            Err(format!("{function} must return jsonb"))
+    let signature = format!("{function}({})", vec!["text"; args.len()].join(", "));
+    let name = CString::new(function).map_err(|_| format!("{signature}: a name with NUL"))?;
+    let types = vec![pg_sys::TEXTOID; args.len()];
+    // SAFETY: the name list and the call's frame are allocated in the current memory context;
+    // an ERROR (a malformed name, the function's own) unwinds to `guarded`.
+    unsafe {
+        let names = pg_sys::stringToQualifiedNameList(name.as_ptr());
+        let oid = pg_sys::LookupFuncName(names, args.len() as i32, types.as_ptr(), true);
+        let Some(proc) = PgProc::new(oid).filter(|_| oid != pg_sys::InvalidOid) else {
+            return Err(format!(
+                "no function {signature} (name it with its schema: audit_log() runs with \
+                 search_path audit, pg_catalog)"
+            ));
+        };
+        if proc.prorettype() != pg_sys::JSONBOID
+            || proc.proretset()
+            || !matches!(proc.prokind(), ProKind::Function)
+        {
+            return Err(format!(
+                "{signature} must be a function returning one jsonb"
+            ));
         }
-        Err(e) => Err(format!("{function}: {e}")),
+        let role = pg_sys::GetUserId();
+        if pg_sys::pg_proc_aclcheck(oid, role, pg_sys::ACL_EXECUTE as pg_sys::AclMode)
+            != pg_sys::AclResult::ACLCHECK_OK
+        {
+            return Err(format!("auditlog_owner may not execute {signature}"));
+        }
+        let mut flinfo = pg_sys::FmgrInfo::default();
+        pg_sys::fmgr_info(oid, &mut flinfo);
+        let fcinfo = pg_sys::palloc0(
+            size_of::<pg_sys::FunctionCallInfoBaseData>()
+                + size_of::<pg_sys::NullableDatum>() * args.len(),
+        )
+        .cast::<pg_sys::FunctionCallInfoBaseData>();
+        (*fcinfo).flinfo = &mut flinfo;
+        (*fcinfo).fncollation = pg_sys::DEFAULT_COLLATION_OID;
+        (*fcinfo).nargs = args.len() as i16;
+        for (slot, arg) in (*fcinfo).args.as_mut_slice(args.len()).iter_mut().zip(args) {
+            slot.value = arg.into_datum().expect("text is never NULL");
+            slot.isnull = false;
+        }
+        let func = flinfo.fn_addr.expect("set by fmgr_info");
+        let result = pg_guard_ffi_boundary(|| func(fcinfo));
+        let found = JsonB::from_datum(result, (*fcinfo).isnull);
+        Ok(Answer::from_result(found.map(|j| j.0)))
     }
 }
 
@@ -197,10 +240,11 @@ fn timer() -> i32 {
     })
 }
 
-/// Runs `f` in a subtransaction, cancelled after `auditlog.lookup_timeout`: an error inside is
-/// returned as its message and rolled back with everything `f` did. A cancel that is not the
-/// timer's (the user's, statement_timeout) and a Rust panic still end the statement.
-fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+/// Runs `f` in a subtransaction, cancelled after `auditlog.lookup_timeout`: an error inside, or
+/// an `Err` it returns, is returned as its message and rolled back with everything `f` did. A
+/// cancel that is not the timer's (the user's, statement_timeout) and a Rust panic still end
+/// the statement.
+pub fn guarded<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
     let timeout_ms = gucs::LOOKUP_TIMEOUT.get();
     let timer = timer();
     // SAFETY: the subtransaction begins and ends here, on every path, and the memory context
@@ -223,9 +267,13 @@ fn guarded<T>(f: impl FnOnce() -> T) -> Result<T, String> {
             if TIMED_OUT.swap(false, Ordering::SeqCst) {
                 pg_sys::QueryCancelPending = 0;
             }
-            pg_sys::ReleaseCurrentSubTransaction();
+            if value.is_ok() {
+                pg_sys::ReleaseCurrentSubTransaction();
+            } else {
+                pg_sys::RollbackAndReleaseCurrentSubTransaction();
+            }
             restore();
-            Ok(value)
+            value
         }))
         .catch_others(|e: CaughtError| {
             disable_timeout(timer, false);

@@ -71,51 +71,81 @@ fn open() -> Option<Table> {
     })
 }
 
-/// Runs `f` on the entries probed for `hash`, under their partition's lock (`f` must not fail);
-/// None when there is no segment.
-fn with_probes<R>(hash: u64, f: impl FnOnce(&mut [&mut SharedEntry]) -> R) -> Option<R> {
+/// Maps the segment on first use, in a subtransaction: one that cannot be made (shared memory
+/// exhausted) leaves this session with its own cache only, and never fails the event.
+fn attached<R>(f: impl FnOnce(&Table) -> R) -> Option<R> {
     TABLE.with(|t| {
-        let table = t.get_or_init(open).as_ref()?;
-        // SAFETY: a partition's entries are touched only under its lock; `f` raises no error.
-        unsafe {
-            let (partition, probes) = shared_memory::probes(hash, (*table.header).slots);
-            locked(&raw mut (*table.header).locks[partition], || {
-                let mut entries: Vec<&mut SharedEntry> = probes
-                    .into_iter()
-                    .map(|i| &mut *table.entries.add(i))
-                    .collect();
-                Some(f(&mut entries))
-            })
+        if t.get().is_none() {
+            let _ = t.set(crate::lookup::guarded(|| Ok(open())).ok().flatten());
         }
+        t.get().expect("just set").as_ref().map(f)
     })
 }
 
-/// The shared answer to `call` in this database and when it expires, if one is live at `now_us`.
-pub fn get(call: &Call, now_us: i64) -> Option<(Answer, i64)> {
-    // SAFETY: reads this backend's database id.
-    let database = unsafe { pg_sys::MyDatabaseId }.to_u32();
-    let hash = SharedEntry::hash(database, call);
-    // Copied out under the lock, decoded after it.
-    let entry = with_probes(hash, |probes| {
-        probes
-            .iter()
-            .find(|e| e.holds(hash, database, call))
-            .map(|e| **e)
-    })??;
-    entry.answer(hash, database, call, now_us)
+/// Where a call's answer is shared: this database's entry for it.
+pub struct Key<'a> {
+    call: &'a Call,
+    database: u32,
+    hash: u64,
 }
 
-/// Shares `answer` to `call` until `expires_us` (not a failure, nor one too long for a slot).
-pub fn put(call: &Call, answer: &Answer, expires_us: i64) {
-    // SAFETY: reads this backend's database id.
-    let database = unsafe { pg_sys::MyDatabaseId }.to_u32();
-    let hash = SharedEntry::hash(database, call);
-    let Some(entry) = SharedEntry::new(hash, database, call, answer, expires_us) else {
-        return;
-    };
-    with_probes(hash, |probes| {
-        if let Some(i) = shared_slot(probes.iter().map(|e| &**e), hash, database, call) {
-            *probes[i] = entry;
-        }
-    });
+impl<'a> Key<'a> {
+    /// None when this session has no shared cache to use.
+    pub fn of(call: &'a Call) -> Option<Key<'a>> {
+        attached(|_| ())?;
+        // SAFETY: reads this backend's database id.
+        let database = unsafe { pg_sys::MyDatabaseId }.to_u32();
+        let hash = SharedEntry::hash(database, call);
+        Some(Key {
+            call,
+            database,
+            hash,
+        })
+    }
+
+    /// Runs `f` on the entries probed for this key, in order, under their partition's lock:
+    /// `f` must neither fail nor allocate.
+    fn with_probes<R>(&self, f: impl FnOnce(&[*mut SharedEntry]) -> R) -> Option<R> {
+        attached(|table| {
+            // SAFETY: the pointers are made before the lock and only read or written in `f`,
+            // under it: a partition's entries are touched only under its lock.
+            unsafe {
+                let (partition, probes) = shared_memory::probes(self.hash, (*table.header).slots);
+                let entries: Vec<*mut SharedEntry> =
+                    probes.iter().map(|&i| table.entries.add(i)).collect();
+                locked(&raw mut (*table.header).locks[partition], || f(&entries))
+            }
+        })
+    }
+
+    /// The shared answer and when it expires, if one is live at `now_us`.
+    pub fn get(&self, now_us: i64) -> Option<(Answer, i64)> {
+        let (call, database, hash) = (self.call, self.database, self.hash);
+        // Copied out under the lock, decoded after it.
+        let entry = self.with_probes(|entries| {
+            // SAFETY: under the partition's lock (`with_probes`).
+            entries
+                .iter()
+                .map(|&e| unsafe { &*e })
+                .find(|e| e.holds(hash, database, call))
+                .copied()
+        })??;
+        entry.answer(hash, database, call, now_us)
+    }
+
+    /// Shares `answer` until `expires_us` (not a failure, nor one too long for an entry).
+    pub fn put(&self, answer: &Answer, expires_us: i64) {
+        let (call, database, hash) = (self.call, self.database, self.hash);
+        let Some(entry) = SharedEntry::new(hash, database, call, answer, expires_us) else {
+            return;
+        };
+        self.with_probes(|entries| {
+            // SAFETY: under the partition's lock (`with_probes`).
+            unsafe {
+                if let Some(i) = shared_slot(entries.iter().map(|&e| &*e), hash, database, call) {
+                    *entries[i] = entry;
+                }
+            }
+        });
+    }
 }

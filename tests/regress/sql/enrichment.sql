@@ -148,12 +148,33 @@ SELECT count(*) FILTER (WHERE enrichment_data -> 'session_context' ->> 'session_
        count(*) FILTER (WHERE context_errors IS NOT NULL) AS failed
   FROM audit.audit_events WHERE correlation_id = 'CORR_SHARED';
 
--- A function that returns another type than jsonb is reported, not cast.
+-- A new session with a TTL of 0 is not served another session's answer: one more call.
+\c
+SET auditlog.session_context_function = 'public.regress_session_info';
+SET auditlog.lookup_cache_ttl = 0;
+SELECT audit_log('auth.logout', '{}', '{"session_id": "sess_shared", "correlation_id": "CORR_SHARED"}') IS NOT NULL AS logged;
+SELECT nextval('regress_session_calls') - 2 AS calls_for_three_sessions;
+RESET auditlog.lookup_cache_ttl;
+
+-- Only a function that takes exactly the text arguments, returns one jsonb and that
+-- auditlog_owner may execute is called; anything else is reported, and the event stored.
 CREATE FUNCTION regress_json_info(resource_type text, resource_id text) RETURNS json
 LANGUAGE sql AS $$ SELECT '{"owner": "accounts"}'::json $$;
-SET auditlog.resource_context_function = 'public.regress_json_info';
-SELECT audit_log('data.client.read', '{"resource_type": "client", "resource_id": 17}', '{"correlation_id": "CORR_JSON"}') IS NOT NULL AS logged;
-SELECT enrichment_data ? 'resource_context' AS has_resource, context_errors FROM audit.audit_events WHERE correlation_id = 'CORR_JSON';
+CREATE FUNCTION regress_uuid_info(resource_type uuid, resource_id text) RETURNS jsonb
+LANGUAGE sql AS $$ SELECT '{"owner": "accounts"}'::jsonb $$;
+CREATE FUNCTION regress_one_arg_info(resource_id text) RETURNS jsonb
+LANGUAGE sql AS $$ SELECT '{"owner": "accounts"}'::jsonb $$;
+CREATE FUNCTION regress_private_info(resource_type text, resource_id text) RETURNS jsonb
+LANGUAGE sql AS $$ SELECT '{"owner": "accounts"}'::jsonb $$;
+REVOKE EXECUTE ON FUNCTION regress_private_info(text, text) FROM PUBLIC;
+SELECT f AS function, audit_log('data.client.read', jsonb_build_object('resource_type', 'client', 'resource_id', 17, 'case', f),
+                 '{"correlation_id": "CORR_SIGNATURE"}') IS NOT NULL AS logged
+  FROM unnest(ARRAY['public.regress_json_info', 'public.regress_uuid_info', 'public.regress_one_arg_info',
+                    'public.regress_private_info']) f,
+       LATERAL set_config('auditlog.resource_context_function', f, true) c;
+SELECT event_data ->> 'case' AS function, enrichment_data ? 'resource_context' AS has_resource,
+       context_errors -> 0 ->> 'error' AS error
+  FROM audit.audit_events WHERE correlation_id = 'CORR_SIGNATURE' ORDER BY "timestamp";
 
 RESET auditlog.lookup_timeout;
 RESET auditlog.session_context_function;
