@@ -4,8 +4,8 @@
 //!
 //! A function is asked once per key and `auditlog.lookup_cache_ttl` by the whole server (this
 //! session's cache, then the shared one in `crate::lookup_cache`), in a subtransaction under a
-//! timer (`auditlog.lookup_timeout`): one that fails or hangs costs the event only its answer. The event is stored, the error kept in its context_errors, and a
-//! WARNING raised. The function runs as audit_log() does: as the extension's owner, with its
+//! timer (`auditlog.lookup_timeout`): one that fails or hangs costs the event only its answer.
+//! The event is stored, the error kept in its context_errors, and a WARNING raised. The function runs as audit_log() does: as the extension's owner, with its
 //! pinned search_path (so it names its tables with their schema).
 
 use crate::{gucs, lookup_cache};
@@ -92,24 +92,7 @@ fn ask(setting: &str, guc: &GucSetting<Option<CString>>, args: &[&str]) -> Optio
     let statement = unsafe { pg_sys::GetCurrentStatementStartTimestamp() };
     let cached = CACHE.with(|c| c.borrow().get(&call, now_us, statement).cloned());
     let answer = cached.unwrap_or_else(|| {
-        let ttl_us = i64::from(gucs::LOOKUP_CACHE_TTL.get()) * 1_000_000;
-        let own_expiry = now_us.saturating_add(ttl_us);
-        // A session keeps another's answer no longer than its own TTL allows (0: none).
-        let shared = lookup_cache::Key::of(&call).filter(|_| ttl_us > 0);
-        let from_shared = shared.as_ref().and_then(|k| k.get(now_us));
-        let (answer, expires_us) = match from_shared {
-            Some((answer, expires_us)) => (answer, expires_us.min(own_expiry)),
-            None => {
-                let answer = match guarded(|| invoke(&function, args)) {
-                    Ok(a) => a,
-                    Err(why) => Answer::Failed(why),
-                };
-                if let Some(k) = &shared {
-                    k.put(&answer, own_expiry);
-                }
-                (answer, own_expiry)
-            }
-        };
+        let (answer, expires_us) = ask_server(&call, &function, args, now_us);
         CACHE.with(|c| {
             c.borrow_mut()
                 .put(call, answer.clone(), now_us, expires_us, statement)
@@ -125,6 +108,22 @@ fn ask(setting: &str, guc: &GucSetting<Option<CString>>, args: &[&str]) -> Optio
     Some(answer)
 }
 
+/// `call`'s answer from the shared cache or else from `function` (then shared), and until when
+/// this session may keep it: never longer than its own TTL allows (0: nothing shared).
+fn ask_server(call: &Call, function: &str, args: &[&str], now_us: i64) -> (Answer, i64) {
+    let ttl_us = i64::from(gucs::LOOKUP_CACHE_TTL.get()) * 1_000_000;
+    let own_expiry = now_us.saturating_add(ttl_us);
+    let shared = lookup_cache::Key::of(call).filter(|_| ttl_us > 0);
+    if let Some((answer, expires_us)) = shared.as_ref().and_then(|k| k.get(now_us)) {
+        return (answer, expires_us.min(own_expiry));
+    }
+    let answer = guarded(|| invoke(function, args)).unwrap_or_else(Answer::Failed);
+    if let Some(k) = &shared {
+        k.put(&answer, own_expiry);
+    }
+    (answer, own_expiry)
+}
+
 /// Calls `function` with a text argument per arg, straight through the function manager (an
 /// SPI statement per call cost more than a simple lookup's own query). Only a function that
 /// takes exactly these text arguments, returns one jsonb and that auditlog_owner may execute is
@@ -138,7 +137,7 @@ fn invoke(function: &str, args: &[&str]) -> Result<Answer, String> {
     unsafe {
         let names = pg_sys::stringToQualifiedNameList(name.as_ptr());
         let oid = pg_sys::LookupFuncName(names, args.len() as i32, types.as_ptr(), true);
-        let Some(proc) = PgProc::new(oid).filter(|_| oid != pg_sys::InvalidOid) else {
+        let Some(proc) = PgProc::new(oid) else {
             return Err(format!(
                 "no function {signature} (name it with its schema: audit_log() runs with \
                  search_path audit, pg_catalog)"
