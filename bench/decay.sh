@@ -99,3 +99,4 @@ check() {
 small_us=$(check empty "-infinity") big_us=$(check big "$since")
 goal "verify_audit_batch_integrity() of the newest events, $EVENTS stored vs only them, per event" \
   "$(ratio "$big_us" "$small_us")" "<=" 1.5 "$big_us vs $small_us us per event"
+

@@ -57,9 +57,11 @@ sum() { printf '%s\n' "$@" | awk '{ s += $1 } END { print s }'; }
 min() { printf '%s\n' "$@" | sort -g | head -1; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
-# goal NAME VALUE OP TARGET DETAIL: one row of the goal table (OP: >= or <=; TARGET "-" for a
-# figure with no goal), printed now and kept for bench/report.sh.
+# goal NAME VALUE OP TARGET DETAIL [UNIT]: one row of the goal table (OP: >= or <=; TARGET "-"
+# for a figure with no goal; UNIT "x", a ratio, unless the goal is absolute, as " ms"), printed
+# now and kept for bench/report.sh.
 goal() {
-  printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" >>"$GOALS"
-  printf '  %s: %sx (%s)  [%s]\n' "$1" "$2" "$([ "$4" = - ] && echo "no goal" || echo "goal $3 $4")" "$5"
+  local unit=${6:-x}
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$unit" >>"$GOALS"
+  printf '  %s: %s%s (%s)  [%s]\n' "$1" "$2" "$unit" "$([ "$4" = - ] && echo "no goal" || echo "goal $3 $4")" "$5"
 }

@@ -15,5 +15,5 @@ awk -F'\t' '
       verdict = met ? "met" : "MISSED"; if (!met) missed++
     }
     target = ($4 == "-") ? "-" : $3 " " $4
-    printf "| %s | %sx | %s | %s | %s |\n", $1, $2, target, verdict, $5 }
+    printf "| %s | %s%s | %s | %s | %s |\n", $1, $2, ($6 == "" ? "x" : $6), target, verdict, $5 }
   END { exit missed > 0 }' "$GOALS"

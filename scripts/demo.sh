@@ -3,8 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=$PWD/tmp/demo port=${DEMO_PORT:-55431}
-shim_pid=
-trap '[ -n "$shim_pid" ] && kill "$shim_pid" 2>/dev/null; scripts/pgcluster.sh stop "$dir"' EXIT
+shim_pid= witness_pid=
+trap 'kill $shim_pid $witness_pid 2>/dev/null; scripts/pgcluster.sh stop "$dir"' EXIT
 scripts/pgcluster.sh start "$dir" "$port"
 psql=(psql -X -q -h "$dir" -p "$port" -U postgres)
 "${psql[@]}" -c "CREATE DATABASE portal"
@@ -25,7 +25,19 @@ kill -TERM "$shim_pid"; wait "$shim_pid"; shim_pid=
 "${psql[@]}" -d portal -c "SELECT seal_audit_events() AS events_sealed"
 "${psql[@]}" -d portal -f demo/report.sql
 echo
-echo "Signing a checkpoint of the chain head with a key the database never sees, then checking it:"
-"${shim[@]}" keygen --out "$dir/signer" >/dev/null
-"${shim[@]}" checkpoint --key "$dir/signer.key" --dir "$dir/checkpoints"
-"${shim[@]}" verify --dir "$dir/checkpoints" --pubkey "$dir/signer.pub"
+echo "A checkpoint of the log's tree, signed with a key the database never sees and cosigned by a"
+echo "witness (as an auditor would run one), then checked; and an offline proof of one event:"
+origin=$("${psql[@]}" -d portal -At -c "SELECT origin FROM audit_tree_head()")
+"${shim[@]}" keygen --out "$dir/log" --name "$origin" >/dev/null
+"${shim[@]}" keygen --out "$dir/witness" --name witness.demo --witness >/dev/null
+witness=127.0.0.1:$((port + 1001))
+"${shim[@]}" witness --listen "$witness" --key "$dir/witness.key" --log "$origin=$dir/log.vkey" \
+  --state "$dir/witness-state" 2>"$dir/witness.log" &
+witness_pid=$!
+until curl -s -o /dev/null "http://$witness/"; do sleep 0.1; done
+"${shim[@]}" checkpoint --key "$dir/log.key" --dir "$dir/checkpoints" --witness "http://$witness,$dir/witness.vkey"
+"${shim[@]}" verify --dir "$dir/checkpoints" --pubkey "$dir/log.vkey" --witness-key "$dir/witness.vkey" --require 1
+event=$("${psql[@]}" -d portal -At -c "SELECT event_id FROM audit.event_positions ORDER BY position LIMIT 1")
+"${shim[@]}" proof "$event" --dir "$dir/checkpoints" >"$dir/event.tlog-proof"
+"${shim[@]}" verify-proof --proof "$dir/event.tlog-proof" --pubkey "$dir/log.vkey" \
+  --witness-key "$dir/witness.vkey" --require 1

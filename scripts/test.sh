@@ -22,8 +22,10 @@ summary() {
 echo "== tier 1: cargo test (pure Rust)"
 cargo test -p auditlog-core -p auditlog-shim 2>&1 | tee -a "$log"
 
-# The upgrade test runs 0.1.0's own build (its release commit), built once into target/releases.
+# The upgrade tests run 0.1.0's and 0.2.0's own builds (their release commits), built once into
+# target/releases.
 scripts/release-lib.sh 0.1.0 4d3d0e0d24369532d2afebbc3e399d6e36e3559d
+scripts/release-lib.sh 0.2.0 f2f29b887a5b84ac23159a59dfedbacfd33ccea7
 
 # pg_cron and the background sealer need preloading; both work in the postgres database.
 scripts/pgcluster.sh start "$dir" "$port" "shared_preload_libraries = 'pg_cron,auditlog'" \

@@ -20,7 +20,8 @@ BEGIN
     FOREACH t IN ARRAY ARRAY['audit_events', 'audit_events_default', 'audit_events_archive', 'event_ids', 'redactions',
                              'field_access_audit', 'correlation_rollup',
                              'audit_log_integrity', 'compliance_report_cache', 'audit_alerts',
-                             'unsealed_events', 'event_positions', 'verification_runs', 'checkpoints']
+                             'unsealed_events', 'event_positions', 'tree_tiles', 'verification_runs', 'checkpoints',
+                             'signed_checkpoints', 'log_origin']
     LOOP
         EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE OR DELETE OR TRUNCATE ON audit.%I
                         FOR EACH STATEMENT EXECUTE FUNCTION audit.refuse_change()', t || '_append_only', t);
@@ -87,12 +88,21 @@ BEGIN
 END
 $$;
 
--- Keeps a copy of a checkpoint the shim signed (a checkpoint already stored is left as it is).
+-- Keeps a copy of a 0.2.0 JSON checkpoint (a checkpoint already stored is left as it is), only
+-- if it signs a batch this log holds, so that no writer can plant one that fails verification.
 CREATE FUNCTION audit_store_checkpoint(p_signed jsonb) RETURNS void
-LANGUAGE sql SECURITY DEFINER SET search_path = audit, pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = audit, pg_catalog, pg_temp AS $$
+BEGIN
+    IF (p_signed -> 'checkpoint' -> 'head' ->> 'batch_id')::bigint <> 0 AND NOT EXISTS (
+           SELECT FROM audit.audit_log_integrity
+            WHERE id = (p_signed -> 'checkpoint' -> 'head' ->> 'batch_id')::bigint
+              AND batch_hash = p_signed -> 'checkpoint' -> 'head' ->> 'batch_hash') THEN
+        RAISE EXCEPTION 'the checkpoint does not sign a batch this log holds: not keeping it';
+    END IF;
     INSERT INTO audit.checkpoints (seq, checkpoint, signature)
     VALUES ((p_signed -> 'checkpoint' ->> 'seq')::bigint, p_signed -> 'checkpoint', p_signed ->> 'signature')
-    ON CONFLICT (seq) DO NOTHING
+    ON CONFLICT (seq) DO NOTHING;
+END
 $$;
 
 -- Ownership: a NOLOGIN role owns the data and the SECURITY DEFINER functions that write it.
@@ -116,6 +126,9 @@ ALTER TABLE audit.unsealed_events OWNER TO auditlog_owner;
 ALTER TABLE audit.event_positions OWNER TO auditlog_owner;
 ALTER TABLE audit.verification_runs OWNER TO auditlog_owner;
 ALTER TABLE audit.checkpoints OWNER TO auditlog_owner;
+ALTER TABLE audit.tree_tiles OWNER TO auditlog_owner;
+ALTER TABLE audit.signed_checkpoints OWNER TO auditlog_owner;
+ALTER TABLE audit.log_origin OWNER TO auditlog_owner;
 ALTER FUNCTION audit_log(text, jsonb, jsonb) OWNER TO auditlog_owner;
 -- Their kept statements run against the partitioned audit_events: generic plans (partitions
 -- pruned at run time) spare planning every call, which custom plans would repeat.
@@ -126,7 +139,11 @@ ALTER FUNCTION seal_audit_events() OWNER TO auditlog_owner;
 ALTER FUNCTION verify_audit_chain(bigint, bigint) OWNER TO auditlog_owner;
 ALTER FUNCTION verify_audit_batch_integrity(timestamptz, timestamptz) OWNER TO auditlog_owner;
 ALTER FUNCTION audit_chain_head() OWNER TO auditlog_owner;
-ALTER FUNCTION audit_inclusion_proof(uuid) OWNER TO auditlog_owner;
+ALTER FUNCTION audit_tree_head() OWNER TO auditlog_owner;
+ALTER FUNCTION audit_inclusion_proof(uuid, bigint) OWNER TO auditlog_owner;
+ALTER FUNCTION audit_consistency_proof(bigint, bigint) OWNER TO auditlog_owner;
+ALTER FUNCTION audit_store_signed_checkpoint(text) OWNER TO auditlog_owner;
+ALTER FUNCTION audit.build_log_tree() OWNER TO auditlog_owner;
 ALTER FUNCTION audit.verify_recent_run(interval) OWNER TO auditlog_owner;
 ALTER FUNCTION audit_store_checkpoint(jsonb) OWNER TO auditlog_owner;
 ALTER FUNCTION audit_maintain_partitions() OWNER TO auditlog_owner;
@@ -145,17 +162,21 @@ ALTER VIEW audit.integrity_status OWNER TO auditlog_owner;
 REVOKE ALL ON ALL TABLES IN SCHEMA audit FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA audit FROM PUBLIC;
 REVOKE ALL ON FUNCTION audit_log(text, jsonb, jsonb), audit_log_batch(text), seal_audit_events(), verify_audit_chain(bigint, bigint),
-    verify_audit_batch_integrity(timestamptz, timestamptz), audit_chain_head(), audit_inclusion_proof(uuid),
-    audit_maintain_partitions(), archive_audit_logs(integer), redact_audit_event(uuid, text),
+    verify_audit_batch_integrity(timestamptz, timestamptz), audit_chain_head(), audit_tree_head(),
+    audit_inclusion_proof(uuid, bigint), audit_consistency_proof(bigint, bigint),
+    audit_store_signed_checkpoint(text), audit_maintain_partitions(), archive_audit_logs(integer), redact_audit_event(uuid, text),
     redact_user_audit_events(bigint, text), purge_expired_audit_events() FROM PUBLIC;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA audit TO auditlog_owner;
 GRANT USAGE ON SCHEMA audit TO audit_writer, audit_reader;
 REVOKE ALL ON FUNCTION audit_store_checkpoint(jsonb) FROM PUBLIC;
+-- Writers also keep checkpoint copies, and may read the tree head and consistency proofs that
+-- signing a checkpoint needs (hashes only).
 GRANT EXECUTE ON FUNCTION audit_log(text, jsonb, jsonb), audit_log_batch(text), seal_audit_events(),
-    audit_store_checkpoint(jsonb) TO audit_writer;
+    audit_store_checkpoint(jsonb), audit_store_signed_checkpoint(text), audit_tree_head(),
+    audit_consistency_proof(bigint, bigint) TO audit_writer;
 GRANT EXECUTE ON FUNCTION verify_audit_chain(bigint, bigint), verify_audit_batch_integrity(timestamptz, timestamptz),
-    audit_chain_head(), audit_inclusion_proof(uuid), audit.classification_hash(jsonb), audit.verify_recent_run(interval)
-    TO audit_reader;
+    audit_chain_head(), audit_tree_head(), audit_inclusion_proof(uuid, bigint), audit_consistency_proof(bigint, bigint),
+    audit.classification_hash(jsonb), audit.verify_recent_run(interval) TO audit_reader;
 REVOKE ALL ON PROCEDURE verify_recent(interval) FROM PUBLIC;
 GRANT EXECUTE ON PROCEDURE verify_recent(interval) TO audit_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA audit TO audit_reader;
@@ -185,6 +206,9 @@ SELECT pg_catalog.pg_extension_config_dump('audit.event_positions', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.verification_runs', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.verification_runs_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.checkpoints', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.tree_tiles', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.signed_checkpoints', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.log_origin', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.compliance_report_cache', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.audit_alerts', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.event_types', 'WHERE NOT builtin');
@@ -195,6 +219,8 @@ SELECT pg_catalog.pg_extension_config_dump('audit.detection_rules', 'WHERE NOT b
 -- the restore of a dump (pg_dump's scripts run with row_security = off), which brings its own:
 -- made here, they would collide with them.
 SELECT audit_maintain_partitions() WHERE current_setting('row_security') <> 'off';
+-- Likewise the log's origin: a restore brings the original's.
+INSERT INTO audit.log_origin (origin) SELECT audit.default_log_origin() WHERE current_setting('row_security') <> 'off';
 
 -- What the preload adds, said where it is missing (or seals another database). A WARNING: an
 -- extension script's NOTICEs never reach the client.

@@ -279,7 +279,11 @@ CREATE TABLE audit.audit_log_integrity (
     merkle_root         varchar(64) NOT NULL,
     first_position      bigint NOT NULL UNIQUE,
     last_position       bigint NOT NULL,
-    seal_version        smallint NOT NULL
+    seal_version        smallint NOT NULL,
+    -- The log's one tree after this batch (see audit.tree_tiles): its root, and its size, which
+    -- is the number of events sealed so far.
+    tree_root           varchar(64) NOT NULL,
+    tree_size           bigint GENERATED ALWAYS AS (last_position) STORED
 );
 CREATE INDEX audit_log_integrity_batch_time_idx ON audit.audit_log_integrity (batch_start_time, batch_end_time);
 CREATE INDEX audit_log_integrity_status_idx ON audit.audit_log_integrity (verification_status);
@@ -297,7 +301,41 @@ CREATE TABLE audit.verification_runs (
     problems      jsonb NOT NULL
 );
 
--- Copies of the signed checkpoints (auditlog-shim checkpoint). The files kept outside the
+-- The log's one tree: every sealed event's leaf, in position order, in one RFC 9162 Merkle tree,
+-- stored as c2sp.org/tlog-tiles tiles (core/src/tree.rs). A tile at level L holds up to 256
+-- consecutive hashes of the tree's level 8L (level 0: the leaf hashes); each seal completes tiles
+-- and rewrites the rightmost one of each level. Any inclusion or consistency proof reads O(log n)
+-- tiles. The hashes are random bytes: stored out of line without trying to compress them.
+CREATE TABLE audit.tree_tiles (
+    level      smallint NOT NULL,
+    tile_index bigint NOT NULL,
+    hashes     bytea NOT NULL,
+    PRIMARY KEY (level, tile_index)
+);
+ALTER TABLE audit.tree_tiles ALTER COLUMN hashes SET STORAGE EXTERNAL;
+
+-- Copies of the signed notes `auditlog-shim checkpoint` writes (c2sp.org/tlog-checkpoint): the
+-- files outside the database are what counts; these let verify_audit_chain() notice by itself a
+-- tree cut short or rewritten after a checkpoint. Only copies of the log's own tree are kept
+-- (audit_store_signed_checkpoint() checks the size and root).
+CREATE TABLE audit.signed_checkpoints (
+    tree_size  bigint NOT NULL,
+    root_hash  bytea NOT NULL,
+    origin     text NOT NULL,
+    note       text NOT NULL,
+    stored_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX signed_checkpoints_tree_size_idx ON audit.signed_checkpoints (tree_size);
+
+-- The log's name on its checkpoints (the c2sp.org/tlog-checkpoint origin line), recorded once
+-- when the extension is made, so that a renamed database, a restore elsewhere or pg_upgrade keep
+-- it; auditlog.log_origin, when set, overrides it.
+CREATE TABLE audit.log_origin (
+    origin   text NOT NULL,
+    only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row)
+);
+
+-- Copies of the JSON checkpoints of auditlog 0.2.0 (auditlog-shim checkpoint before 0.3.0). The files kept outside the
 -- database are what counts; these let verify_audit_chain() notice a shortened chain by itself.
 CREATE TABLE audit.checkpoints (
     seq        bigint PRIMARY KEY,

@@ -1,6 +1,7 @@
 //! Pure logic of auditlog, shared by the extension and the shim, tested with plain `cargo test`.
 
 pub mod canonical;
+pub mod checkpoint;
 pub mod classify;
 pub mod context;
 pub mod correlation;
@@ -14,11 +15,11 @@ pub mod ingest;
 pub mod jsonb_layout;
 pub mod lookup;
 pub mod merkle;
-pub mod proof;
 pub mod redact;
 pub mod risk;
 pub mod seal;
 pub mod session;
 pub mod taxonomy;
+pub mod tree;
 pub mod verify;
 pub mod window;

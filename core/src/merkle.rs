@@ -1,5 +1,5 @@
 //! RFC 9162 (Certificate Transparency v2) Merkle trees: leaf and node hashes with domain
-//! separation, the tree head, and inclusion proofs (audit paths).
+//! separation, and the root of one batch's leaves (the log's one tree is core/src/tree.rs).
 
 use sha2::{Digest, Sha256};
 
@@ -43,58 +43,6 @@ pub fn root(leaves: &[Hash]) -> Hash {
     }
 }
 
-/// PATH(m, D[n]): the audit path of leaf `m`, from the leaf's sibling up to the root's child.
-pub fn audit_path(m: usize, leaves: &[Hash]) -> Vec<Hash> {
-    assert!(
-        m < leaves.len(),
-        "leaf {m} outside a tree of {}",
-        leaves.len()
-    );
-    let n = leaves.len();
-    if n == 1 {
-        return Vec::new();
-    }
-    let k = split(n);
-    if m < k {
-        let mut p = audit_path(m, &leaves[..k]);
-        p.push(root(&leaves[k..]));
-        p
-    } else {
-        let mut p = audit_path(m - k, &leaves[k..]);
-        p.push(root(&leaves[..k]));
-        p
-    }
-}
-
-/// Checks an audit path as RFC 9162 section 2.1.3.2 says: does leaf `index` of a tree of `size`
-/// leaves, with hash `leaf`, lead to `root` along `path`?
-pub fn verify_inclusion(index: u64, size: u64, leaf: &Hash, path: &[Hash], root: &Hash) -> bool {
-    if index >= size {
-        return false;
-    }
-    let (mut fnode, mut snode) = (index, size - 1);
-    let mut r = *leaf;
-    for p in path {
-        if snode == 0 {
-            return false;
-        }
-        if fnode & 1 == 1 || fnode == snode {
-            r = node_hash(p, &r);
-            if fnode & 1 == 0 {
-                while fnode & 1 == 0 && fnode != 0 {
-                    fnode >>= 1;
-                    snode >>= 1;
-                }
-            }
-        } else {
-            r = node_hash(&r, p);
-        }
-        fnode >>= 1;
-        snode >>= 1;
-    }
-    snode == 0 && r == *root
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,52 +65,5 @@ mod tests {
         );
         // Domain separation: a leaf is not a node of the same bytes.
         assert_ne!(leaf_hash(&[l[0], l[1]].concat()), node_hash(&l[0], &l[1]));
-    }
-
-    #[test]
-    fn every_audit_path_verifies_and_tampering_fails() {
-        for n in 1..=33 {
-            let l = leaves(n);
-            let r = root(&l);
-            for m in 0..n {
-                let p = audit_path(m, &l);
-                assert!(
-                    verify_inclusion(m as u64, n as u64, &l[m], &p, &r),
-                    "n={n} m={m}"
-                );
-                // Wrong leaf, wrong index, wrong size, or a changed path element all fail.
-                assert!(!verify_inclusion(
-                    m as u64,
-                    n as u64,
-                    &leaf_hash(b"forged"),
-                    &p,
-                    &r
-                ));
-                if n > 1 {
-                    assert!(!verify_inclusion(
-                        ((m + 1) % n) as u64,
-                        n as u64,
-                        &l[m],
-                        &p,
-                        &r
-                    ));
-                    let mut bad = p.clone();
-                    bad[0][0] ^= 1;
-                    assert!(!verify_inclusion(m as u64, n as u64, &l[m], &bad, &r));
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn index_outside_tree_fails() {
-        let l = leaves(4);
-        assert!(!verify_inclusion(
-            4,
-            4,
-            &l[0],
-            &audit_path(0, &l),
-            &root(&l)
-        ));
     }
 }

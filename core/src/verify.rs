@@ -2,7 +2,9 @@
 
 use crate::merkle::{self, Hash};
 use crate::seal::{Batch, SealedLeaf, GENESIS};
+use crate::tree::{self, Frontier, Tile};
 use serde::Serialize;
+use std::collections::HashMap;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -14,6 +16,7 @@ pub enum Kind {
     InsertedEvent,
     ReorderedEvents,
     AlteredBatch,
+    AlteredTree,
     TruncatedTail,
 }
 
@@ -27,6 +30,7 @@ impl Kind {
             Kind::InsertedEvent => "inserted_event",
             Kind::ReorderedEvents => "reordered_events",
             Kind::AlteredBatch => "altered_batch",
+            Kind::AlteredTree => "altered_tree",
             Kind::TruncatedTail => "truncated_tail",
         }
     }
@@ -66,12 +70,68 @@ pub struct SealedRow {
     pub current: Option<CurrentEvent>,
 }
 
-/// Checks one batch: its record, its link to the previous batch, its positions, its Merkle root
-/// and every event in it. `rows` are the batch's position rows in position order.
+/// The log's tree rebuilt from the sealed leaves, batch after batch, to check each batch's
+/// `tree_root` and the stored tiles.
+pub struct LogWalk {
+    /// None once a batch's positions are incomplete: the tree after it cannot be rebuilt.
+    frontier: Option<Frontier>,
+    /// The tiles completed since they were last taken, to compare with the stored ones.
+    pub full: Vec<Tile>,
+}
+
+impl LogWalk {
+    pub fn new(frontier: Frontier) -> LogWalk {
+        LogWalk {
+            frontier: Some(frontier),
+            full: Vec::new(),
+        }
+    }
+
+    /// A walk that checks no tree: where the tree before the first batch cannot be read.
+    pub fn lost() -> LogWalk {
+        LogWalk {
+            frontier: None,
+            full: Vec::new(),
+        }
+    }
+
+    /// The tree as the walk left it, if it could be rebuilt.
+    pub fn frontier(&self) -> Option<&Frontier> {
+        self.frontier.as_ref()
+    }
+}
+
+/// Tiles that differ from the ones rebuilt from the sealed leaves; a stored tile may have grown
+/// past an `expected` one.
+pub fn tile_problems(expected: &[Tile], stored: &HashMap<(u8, u64), Vec<u8>>) -> Vec<Problem> {
+    expected
+        .iter()
+        .filter(|t| {
+            stored
+                .get(&(t.level, t.index))
+                .is_none_or(|s| !s.starts_with(&t.hashes))
+        })
+        .map(|t| Problem {
+            kind: Kind::AlteredTree,
+            batch_id: None,
+            position: None,
+            event_id: None,
+            detail: format!(
+                "tile {}/{} does not hold the hashes of the sealed leaves",
+                t.level, t.index
+            ),
+        })
+        .collect()
+}
+
+/// Checks one batch: its record, its link to the previous batch, its positions, its Merkle root,
+/// the log tree's root after it and every event in it. `rows` are the batch's position rows in
+/// position order; `log` is the tree as the batch before left it.
 pub fn verify_batch(
     prev: Option<&StoredBatch>,
     b: &StoredBatch,
     rows: &[SealedRow],
+    log: &mut LogWalk,
 ) -> Vec<Problem> {
     let id = b.batch.batch_id;
     let mut out = Vec::new();
@@ -246,6 +306,25 @@ pub fn verify_batch(
             "the sealed leaves do not match the Merkle root".into(),
         );
     }
+    let complete = in_range.len() as i64 == b.batch.event_count
+        && b.batch.last_position - b.batch.first_position + 1 == b.batch.event_count;
+    match log.frontier.as_mut() {
+        // Reordered leaves are named above; the tree after them cannot be rebuilt either.
+        Some(f) if complete && !reordered && f.size() as i64 == b.batch.first_position - 1 => {
+            for l in &leaves {
+                f.append(&tree::Hash(*l), &mut log.full);
+            }
+            if hex::encode(f.root().0) != b.batch.tree_root {
+                problem(
+                    Kind::AlteredTree,
+                    None,
+                    None,
+                    "tree_root is not the root of the log's tree after the sealed leaves".into(),
+                );
+            }
+        }
+        _ => log.frontier = None,
+    }
     out
 }
 
@@ -277,21 +356,42 @@ mod tests {
             .collect()
     }
 
+    fn leaves(rows: &[SealedRow]) -> Vec<SealedLeaf> {
+        rows.iter().map(|r| r.leaf.clone()).collect()
+    }
+
+    /// The log tree after the first batch's three leaves.
+    fn after_b1() -> LogWalk {
+        let mut f = Frontier::default();
+        for l in leaves(&sealed(3, 1)) {
+            f.append(&tree::Hash(l.leaf_hash()), &mut Vec::new());
+        }
+        LogWalk::new(f)
+    }
+
+    fn empty() -> LogWalk {
+        LogWalk::new(Frontier::default())
+    }
+
     fn chain() -> (StoredBatch, StoredBatch, Vec<SealedRow>) {
-        let rows1 = sealed(3, 1);
+        let (mut log, mut full) = (Frontier::default(), Vec::new());
         let b1 = next_batch(
             None,
-            &rows1.iter().map(|r| r.leaf.clone()).collect::<Vec<_>>(),
+            &leaves(&sealed(3, 1)),
             (10, 30),
             40,
+            &mut log,
+            &mut full,
         );
         let h1 = b1.batch_hash();
         let rows2 = sealed(4, 4);
         let b2 = next_batch(
             Some((&b1, &h1)),
-            &rows2.iter().map(|r| r.leaf.clone()).collect::<Vec<_>>(),
+            &leaves(&rows2),
             (40, 70),
             80,
+            &mut log,
+            &mut full,
         );
         let h2 = b2.batch_hash();
         (
@@ -314,14 +414,15 @@ mod tests {
     #[test]
     fn a_clean_chain_verifies() {
         let (b1, b2, rows) = chain();
-        assert!(verify_batch(None, &b1, &sealed(3, 1)).is_empty());
-        assert!(verify_batch(Some(&b1), &b2, &rows).is_empty());
+        assert!(verify_batch(None, &b1, &sealed(3, 1), &mut empty()).is_empty());
+        assert!(verify_batch(Some(&b1), &b2, &rows, &mut after_b1()).is_empty());
     }
 
     #[test]
     fn each_tamper_kind() {
         let (b1, b2, rows) = chain();
-        let check = |rows: &[SealedRow]| kinds(&verify_batch(Some(&b1), &b2, rows));
+        let check =
+            |rows: &[SealedRow]| kinds(&verify_batch(Some(&b1), &b2, rows, &mut after_b1()));
 
         let mut r = sealed(4, 4);
         r[1].current.as_mut().unwrap().recomputed_integrity_hash = Ok("edited".into());
@@ -364,7 +465,8 @@ mod tests {
     #[test]
     fn a_redacted_row_verifies_against_its_recorded_hash_only() {
         let (b1, b2, _) = chain();
-        let check = |rows: &[SealedRow]| kinds(&verify_batch(Some(&b1), &b2, rows));
+        let check =
+            |rows: &[SealedRow]| kinds(&verify_batch(Some(&b1), &b2, rows, &mut after_b1()));
         let mut r = sealed(4, 4);
         let c = r[1].current.as_mut().unwrap();
         c.recomputed_integrity_hash = Ok("what is left".into());
@@ -372,7 +474,7 @@ mod tests {
         assert!(check(&r).is_empty());
         // Changed after its redaction.
         r[1].current.as_mut().unwrap().recomputed_integrity_hash = Ok("edited later".into());
-        let found = verify_batch(Some(&b1), &b2, &r);
+        let found = verify_batch(Some(&b1), &b2, &r, &mut after_b1());
         assert_eq!(kinds(&found), [(Kind::ModifiedEvent, Some(5))]);
         assert!(found[0].detail.contains("after its redaction"));
         // A redaction does not license a changed integrity_hash.
@@ -387,7 +489,7 @@ mod tests {
     fn altered_batch_records() {
         let (b1, mut b2, rows) = chain();
         b2.batch.event_count = 5;
-        let k = kinds(&verify_batch(Some(&b1), &b2, &rows));
+        let k = kinds(&verify_batch(Some(&b1), &b2, &rows, &mut after_b1()));
         assert!(k.contains(&(Kind::AlteredBatch, None)), "{k:?}");
 
         // Recomputing the hash of an edited record still breaks the link to the next batch.
@@ -398,10 +500,70 @@ mod tests {
         };
         b1x.batch.batch_end_us += 1;
         b1x.batch_hash = b1x.batch.batch_hash();
-        assert_eq!(kinds(&verify_batch(None, &b1x, &sealed(3, 1))), []);
         assert_eq!(
-            kinds(&verify_batch(Some(&b1x), &b2, &rows)),
+            kinds(&verify_batch(None, &b1x, &sealed(3, 1), &mut empty())),
+            []
+        );
+        assert_eq!(
+            kinds(&verify_batch(Some(&b1x), &b2, &rows, &mut after_b1())),
             [(Kind::AlteredBatch, None)]
         );
+    }
+
+    #[test]
+    fn the_log_tree_is_rebuilt_and_checked() {
+        let (b1, b2, rows) = chain();
+        let mut walk = empty();
+        assert!(verify_batch(None, &b1, &sealed(3, 1), &mut walk).is_empty());
+        assert!(verify_batch(Some(&b1), &b2, &rows, &mut walk).is_empty());
+        assert_eq!(walk.frontier().map(Frontier::size), Some(7));
+
+        // Another tree root, its batch hash recomputed: the chain breaks and the tree says so.
+        let mut b2x = StoredBatch {
+            batch: b2.batch.clone(),
+            batch_hash: String::new(),
+        };
+        b2x.batch.tree_root = GENESIS.into();
+        b2x.batch_hash = b2x.batch.batch_hash();
+        assert_eq!(
+            kinds(&verify_batch(Some(&b1), &b2x, &rows, &mut after_b1())),
+            [(Kind::AlteredTree, None)]
+        );
+
+        // A walk that cannot rebuild a batch stops checking the tree after it.
+        let mut walk = after_b1();
+        let mut r = sealed(4, 4);
+        r.remove(1);
+        assert!(!verify_batch(Some(&b1), &b2, &r, &mut walk).is_empty());
+        assert!(walk.frontier().is_none());
+        assert!(verify_batch(Some(&b1), &b2x, &rows, &mut walk).is_empty());
+
+        // Stored tiles against the rebuilt ones, a grown one included.
+        let built = tree::Tiles::build(
+            &leaves(&sealed(300, 1))
+                .iter()
+                .map(|l| tree::Hash(l.leaf_hash()))
+                .collect::<Vec<_>>(),
+        );
+        let mut expected: Vec<Tile> = built
+            .0
+            .iter()
+            .map(|(&(level, index), h)| Tile {
+                level,
+                index,
+                hashes: h.clone(),
+            })
+            .collect();
+        expected.sort_by_key(|t| (t.level, t.index));
+        assert!(tile_problems(&expected, &built.0).is_empty());
+        let mut shorter = expected.clone();
+        shorter[1].hashes.truncate(32 * 10);
+        assert!(tile_problems(&shorter, &built.0).is_empty());
+        let mut stored = built.0.clone();
+        stored.get_mut(&(0, 1)).unwrap()[5] ^= 1;
+        stored.remove(&(1, 0));
+        let found = tile_problems(&expected, &stored);
+        assert_eq!(kinds(&found), [(Kind::AlteredTree, None); 2]);
+        assert!(found[0].detail.contains("tile 0/1"), "{found:?}");
     }
 }

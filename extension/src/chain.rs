@@ -1,15 +1,17 @@
-//! Reading the batch chain (`audit.audit_log_integrity`) into core's types.
+//! Reading the batch chain (`audit.audit_log_integrity`) into core's types, and its head.
 
 use crate::store::pg_to_unix_us;
-use auditlog_core::seal::Batch;
+use auditlog_core::seal::{Batch, GENESIS};
 use auditlog_core::verify::StoredBatch;
-use pgrx::datum::TimestampWithTimeZone;
+use pgrx::datum::{JsonB, TimestampWithTimeZone};
+use pgrx::prelude::*;
 use pgrx::spi::{SpiClient, SpiHeapTupleData, SpiResult};
+use serde_json::json;
 
 /// The columns every query below selects, in the order `read` expects.
 pub const BATCH_COLUMNS: &str =
     "id, prev_batch_hash, merkle_root, first_position, last_position, event_count, \
-     batch_start_time, batch_end_time, created_at, seal_version, batch_hash";
+     batch_start_time, batch_end_time, created_at, seal_version, batch_hash, tree_root";
 
 pub fn read(row: &SpiHeapTupleData<'_>) -> SpiResult<StoredBatch> {
     let ts = |i| -> SpiResult<i64> {
@@ -31,6 +33,7 @@ pub fn read(row: &SpiHeapTupleData<'_>) -> SpiResult<StoredBatch> {
             batch_end_us: ts(8)?,
             created_at_us: ts(9)?,
             seal_version: row.get::<i16>(10)?.unwrap_or_default(),
+            tree_root: text(12)?,
         },
         batch_hash: text(11)?,
     })
@@ -56,4 +59,28 @@ pub fn range(client: &SpiClient<'_>, from: i64, to: Option<i64>) -> SpiResult<Ve
 /// A stored SHA-256; one that is not 32 bytes reads as zeros, which verification reports.
 pub fn hash32(bytes: Option<Vec<u8>>) -> auditlog_core::merkle::Hash {
     bytes.and_then(|b| b.try_into().ok()).unwrap_or([0; 32])
+}
+
+/// The newest batch: its number, the number of sealed events, its batch_hash and its record.
+/// What the JSON checkpoints of 0.2.0 signed; checkpoints now sign `audit_tree_head()`.
+#[pg_extern(stable, security_definer)]
+#[search_path(audit, pg_catalog, pg_temp)]
+fn audit_chain_head() -> JsonB {
+    let head = Spi::connect(last).unwrap_or_else(|e| error!("audit_chain_head: {e}"));
+    JsonB(match head {
+        Some(b) => {
+            let mut record = serde_json::to_value(&b.batch).expect("a batch serialises");
+            record["batch_hash"] = b.batch_hash.clone().into();
+            json!({
+                "batch_id": b.batch.batch_id,
+                "tree_size": b.batch.last_position,
+                "batch_hash": b.batch_hash,
+                "created_at": auditlog_core::hash::format_timestamp_us(b.batch.created_at_us),
+                "batch": record,
+            })
+        }
+        None => {
+            json!({"batch_id": 0, "tree_size": 0, "batch_hash": GENESIS, "created_at": null, "batch": null})
+        }
+    })
 }

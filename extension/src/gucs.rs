@@ -34,6 +34,7 @@ pub static PARTITION_PERIOD: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"month"));
 pub static PARTITIONS_AHEAD: GucSetting<i32> = GucSetting::<i32>::new(3);
 pub static ALERT_FOLD_WINDOW: GucSetting<i32> = GucSetting::<i32>::new(600);
+pub static LOG_ORIGIN: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
 /// The periods a partition of audit.audit_events may span (date_trunc's names).
 pub const PARTITION_PERIODS: [&str; 5] = ["day", "week", "month", "quarter", "year"];
@@ -226,6 +227,22 @@ pub fn init() {
             Ok(())
         }
     );
+    checked_string_guc!(
+        c"auditlog.log_origin",
+        c"The log's name on its checkpoints (c2sp.org/tlog-checkpoint origin line).",
+        c"Empty: the one audit.log_origin recorded when the extension was made. Witnesses know a log by it.",
+        LOG_ORIGIN,
+        |s| if s.is_empty() {
+            Ok(())
+        } else {
+            auditlog_core::checkpoint::check_origin(s)
+        }
+    );
+}
+
+/// `auditlog.log_origin`, when set.
+pub fn log_origin() -> Option<String> {
+    Some(text(&LOG_ORIGIN)).filter(|s| !s.is_empty())
 }
 
 pub fn partition_period() -> String {

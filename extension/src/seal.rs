@@ -1,5 +1,5 @@
-//! `seal_audit_events()`: gives the committed, unsealed events gapless positions and records
-//! them as the next batch of the chain.
+//! `seal_audit_events()`: gives the committed, unsealed events gapless positions, appends their
+//! leaves to the log's tree and records them as the next batch of the chain.
 //!
 //! The queue `audit.unsealed_events` holds every logged event until a seal takes it; a seal sees
 //! only committed rows, so an event whose transaction commits later waits for the next seal and
@@ -8,13 +8,13 @@
 //! queue, not with the table. It also rolls the events it takes into their correlations' rows.
 
 use crate::internal::with_internal;
-use crate::{chain, correlation, store};
+use crate::{chain, correlation, store, tree};
 use auditlog_core::seal::{next_batch, SealedLeaf};
 use pgrx::datum::TimestampWithTimeZone;
 use pgrx::prelude::*;
 
 /// "auditlog" in ASCII: the advisory lock key that serialises sealers.
-const SEAL_LOCK: i64 = 0x6175_6469_746c_6f67;
+pub(crate) const SEAL_LOCK: i64 = 0x6175_6469_746c_6f67;
 
 /// Empties the queue of what this statement sees committed.
 const TAKE: &str = "DELETE FROM audit.unsealed_events
@@ -24,8 +24,8 @@ const TAKE: &str = "DELETE FROM audit.unsealed_events
 const INSERT_BATCH: &str = "
     INSERT INTO audit.audit_log_integrity
         (id, prev_batch_hash, merkle_root, first_position, last_position, event_count,
-         batch_start_time, batch_end_time, created_at, seal_version, batch_hash)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+         batch_start_time, batch_end_time, created_at, seal_version, batch_hash, tree_root)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
 
 /// Seals every committed, unsealed event; returns how many.
 #[pg_extern(volatile, security_definer)]
@@ -91,12 +91,26 @@ pub fn seal_audit_events() -> i64 {
                 .try_into()
                 .unwrap(),
         );
+        // The log's tree as the last seal left it; a seal never builds on tiles that do not give
+        // the root the last batch recorded (the events wait in the queue, verification names it).
+        let mut log = tree::frontier(client, first_position as u64 - 1)?
+            .unwrap_or_else(|e| error!("seal_audit_events: the log's tree cannot be read: {e}"));
+        if let Some(p) = &prev {
+            if hex::encode(log.root().0) != p.batch.tree_root {
+                error!("seal_audit_events: the stored tree does not give batch {}'s tree_root; verify_audit_chain() names what changed", p.batch.batch_id);
+            }
+        }
+        let mut tiles = Vec::new();
         let batch = next_batch(
             prev.as_ref().map(|p| (&p.batch, p.batch_hash.as_str())),
             &leaves,
             times,
             now_us,
+            &mut log,
+            &mut tiles,
         );
+        tiles.extend(log.partial_tiles());
+        tree::write_tiles(client, &tiles)?;
         // The positions are appended as COPY does: an INSERT of unnested arrays spent more on
         // building and unpacking the arrays than on the rows.
         let positions = crate::append::tables()[4];
@@ -128,6 +142,7 @@ pub fn seal_audit_events() -> i64 {
                 store::unix_us_to_pg(b.created_at_us).into(),
                 b.seal_version.into(),
                 b.batch_hash().as_str().into(),
+                b.tree_root.as_str().into(),
             ],
         )?;
         correlation::roll_up(client, &queued)?;

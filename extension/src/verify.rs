@@ -2,10 +2,12 @@
 //! keeps the seed's boolean contract; both record each batch's status.
 
 use crate::internal::with_internal;
-use crate::{chain, store};
+use crate::{chain, store, tree};
 use auditlog_core::redact::{digest, Record};
 use auditlog_core::seal::SealedLeaf;
-use auditlog_core::verify::{verify_batch, CurrentEvent, Kind, Problem, SealedRow, StoredBatch};
+use auditlog_core::verify::{
+    tile_problems, verify_batch, CurrentEvent, Kind, LogWalk, Problem, SealedRow, StoredBatch,
+};
 use pgrx::datum::{TimestampWithTimeZone, Uuid};
 use pgrx::prelude::*;
 use pgrx::spi::{SpiClient, SpiResult};
@@ -111,28 +113,94 @@ fn set_status(client: &mut SpiClient<'_>, batch_id: i64, ok: bool) -> SpiResult<
     Ok(())
 }
 
-/// Verifies `batches` (consecutive, oldest first; `prev` the one before the first) and records
-/// each one's status.
+fn tree_problem(batch_id: Option<i64>, detail: String) -> Problem {
+    Problem {
+        kind: Kind::AlteredTree,
+        batch_id,
+        position: None,
+        event_id: None,
+        detail,
+    }
+}
+
+/// The log's tree where `prev` left it, read from the stored tiles and checked against the root
+/// `prev` recorded, from which the batches after it are rebuilt.
+fn walk_from(
+    client: &SpiClient<'_>,
+    prev: Option<&StoredBatch>,
+) -> SpiResult<(LogWalk, Vec<Problem>)> {
+    let size = prev.map_or(0, |p| p.batch.last_position as u64);
+    let read = tree::frontier(client, size)?.and_then(|f| match prev {
+        Some(p) if hex::encode(f.root().0) != p.batch.tree_root => Err(format!(
+            "the stored tiles do not give the tree_root of batch {}",
+            p.batch.batch_id
+        )),
+        _ => Ok(f),
+    });
+    Ok(match read {
+        Ok(f) => (LogWalk::new(f), Vec::new()),
+        Err(why) => (
+            LogWalk::lost(),
+            vec![tree_problem(prev.map(|p| p.batch.batch_id), why)],
+        ),
+    })
+}
+
+/// The tiles the walk completed or grew against the stored ones.
+fn stored_tiles_match(
+    client: &SpiClient<'_>,
+    expected: &[auditlog_core::tree::Tile],
+) -> SpiResult<Vec<Problem>> {
+    if expected.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys: Vec<(u8, u64)> = expected.iter().map(|t| (t.level, t.index)).collect();
+    Ok(tile_problems(expected, &tree::read_tiles(client, &keys)?))
+}
+
+/// Verifies `batches` (consecutive, oldest first; `prev` the one before the first) and the log's
+/// tree over them, and records each batch's status.
 fn verify_batches(
     client: &mut SpiClient<'_>,
     prev: Option<StoredBatch>,
     batches: Vec<StoredBatch>,
 ) -> SpiResult<Vec<Problem>> {
-    let mut problems = Vec::new();
+    let (mut walk, mut problems) = (LogWalk::lost(), Vec::new());
+    // Whether the stored tree could be read where it was last needed: its damage is named once.
+    let mut readable = true;
     let mut prev = prev;
     for b in batches {
-        let found = verify_batch(prev.as_ref(), &b, &rows(client, &b)?);
+        // At the start, and after a batch whose leaves could not be rebuilt, the tree before the
+        // batch is read from the stored tiles and checked against the root the batch before it
+        // recorded.
+        if walk.frontier().is_none() {
+            let (w, damage) = walk_from(client, prev.as_ref())?;
+            if readable {
+                problems.extend(damage);
+            }
+            readable = w.frontier().is_some();
+            walk = w;
+        }
+        let mut found = verify_batch(prev.as_ref(), &b, &rows(client, &b)?, &mut walk);
+        for mut p in stored_tiles_match(client, &std::mem::take(&mut walk.full))? {
+            p.batch_id = Some(b.batch.batch_id);
+            found.push(p);
+        }
         set_status(client, b.batch.batch_id, found.is_empty())?;
         problems.extend(found);
         prev = Some(b);
     }
+    if let Some(f) = walk.frontier() {
+        problems.extend(stored_tiles_match(client, &f.partial_tiles())?);
+    }
     Ok(problems)
 }
 
-/// The checkpoint copies stored in the database against the chain: a signed head batch that is
-/// gone means the tail was cut; one with another hash means history was rewritten. With
+/// The checkpoint copies stored in the database against the chain: a signed head that is gone
+/// means the tail was cut; one with another hash or root means history was rewritten. With
 /// `from_batch`, only the checkpoints that signed a head from that batch on, and the newest.
 fn against_checkpoints(client: &SpiClient<'_>, from_batch: Option<i64>) -> SpiResult<Vec<Problem>> {
+    // The JSON checkpoints of 0.2.0 signed a batch and its hash.
     let q = "SELECT c.seq, (c.checkpoint -> 'head' ->> 'batch_id')::bigint, b.batch_hash::text,
                     c.checkpoint -> 'head' ->> 'batch_hash'
                FROM audit.checkpoints c
@@ -142,7 +210,7 @@ fn against_checkpoints(client: &SpiClient<'_>, from_batch: Option<i64>) -> SpiRe
                 AND ($1::bigint IS NULL OR (c.checkpoint -> 'head' ->> 'batch_id')::bigint >= $1
                      OR c.seq = (SELECT max(seq) FROM audit.checkpoints))
               ORDER BY c.seq";
-    client
+    let mut problems = client
         .select(q, None, &[from_batch.into()])?
         .map(|r| {
             let (seq, batch_id) = (r.get::<i64>(1)?.unwrap_or_default(), r.get::<i64>(2)?);
@@ -159,7 +227,39 @@ fn against_checkpoints(client: &SpiClient<'_>, from_batch: Option<i64>) -> SpiRe
                 },
             })
         })
-        .collect()
+        .collect::<SpiResult<Vec<_>>>()?;
+    // The signed notes sign a tree size and root: the batch that ends at that size must have
+    // recorded that root.
+    let q = "SELECT c.tree_size, b.id, b.last_position, b.tree_root::text, encode(c.root_hash, 'hex')
+               FROM audit.signed_checkpoints c
+               LEFT JOIN LATERAL (SELECT i.id, i.last_position, i.tree_root FROM audit.audit_log_integrity i
+                                   WHERE i.first_position <= c.tree_size
+                                   ORDER BY i.first_position DESC LIMIT 1) b ON true
+              WHERE c.tree_size > 0
+                AND ($1::bigint IS NULL
+                     OR c.tree_size >= (SELECT first_position FROM audit.audit_log_integrity WHERE id = $1)
+                     OR c.tree_size = (SELECT max(tree_size) FROM audit.signed_checkpoints))
+                AND (b.id IS NULL OR b.last_position <> c.tree_size OR b.tree_root <> encode(c.root_hash, 'hex'))
+              ORDER BY c.tree_size";
+    for r in client.select(q, None, &[from_batch.into()])? {
+        let size = r.get::<i64>(1)?.unwrap_or_default();
+        let (batch_id, last) = (r.get::<i64>(2)?, r.get::<i64>(3)?.unwrap_or_default());
+        let (kind, detail) = if last < size {
+            (Kind::TruncatedTail, format!("a checkpoint signed a tree of {size} events, more than are sealed now: the tail was cut"))
+        } else if last > size {
+            (Kind::AlteredTree, format!("a checkpoint signed a tree of {size} events, where no batch ends now: history was rewritten"))
+        } else {
+            (Kind::AlteredTree, format!("a checkpoint signed another root for the tree of {size} events: history was rewritten"))
+        };
+        problems.push(Problem {
+            kind,
+            batch_id,
+            position: None,
+            event_id: None,
+            detail,
+        });
+    }
+    Ok(problems)
 }
 
 /// Each redaction request's records against the digest its own audit event carries: a record

@@ -1,5 +1,7 @@
-//! Signed checkpoints: the chain head, signed with an Ed25519 key the database never sees, each
-//! naming the previous checkpoint's hash, kept as files the database cannot rewrite.
+//! 0.2.0's signed checkpoints, still read and verified: the chain head, signed with an Ed25519
+//! key the database never sees, each naming the previous checkpoint's hash. 0.3.0 writes
+//! c2sp.org checkpoint notes instead ([`crate::signed_checkpoint`]); making these is kept for
+//! tests of upgrades.
 //!
 //! A checkpoint file is `{"checkpoint": {...}, "signature": hex}`; the signature and the
 //! checkpoint's hash are over the RFC 8785 form of `checkpoint`.
@@ -92,26 +94,10 @@ pub fn file_name(seq: i64) -> String {
     format!("checkpoint-{seq:08}.json")
 }
 
-/// Every checkpoint file in `dir`, in sequence order.
-pub fn read_dir(dir: &Path) -> std::io::Result<Vec<(PathBuf, Result<Signed, String>)>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("checkpoint-") && n.ends_with(".json"))
-        })
-        .collect();
-    files.sort();
-    Ok(files
-        .into_iter()
-        .map(|p| {
-            let parsed = std::fs::read(&p).map_err(|e| e.to_string()).and_then(|b| {
-                serde_json::from_slice::<Signed>(&b).map_err(|e| format!("not a checkpoint: {e}"))
-            });
-            (p, parsed)
-        })
-        .collect())
+/// A checkpoint file.
+pub fn read(path: &Path) -> Result<Signed, String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    serde_json::from_slice(&bytes).map_err(|e| format!("not a checkpoint: {e}"))
 }
 
 /// Checks the files' signatures and their chain. Returns the problems, each naming its file.

@@ -5,10 +5,15 @@
 pub mod anchor;
 pub mod checkpoint;
 pub mod client;
+pub mod cosignature;
 pub mod deliver;
+pub mod durable;
 pub mod metrics;
 pub mod ndjson;
 pub mod report;
 pub mod send;
 pub mod serve;
+pub mod signed_checkpoint;
 pub mod spool;
+pub mod tlog_proof;
+pub mod witness;

@@ -2,11 +2,12 @@
 //! outside the database.
 //!
 //! `serve` takes events over HTTP and forwards them in batches, spooling to disk first; `send`
-//! imports an NDJSON file; `keygen`, `checkpoint`, `verify` and `verify-proof` keep signed
-//! checkpoints the database cannot rewrite.
+//! imports an NDJSON file; `keygen`, `checkpoint` and `verify` keep c2sp.org checkpoints of the
+//! log, cosigned by witnesses, that the database cannot rewrite; `proof` and `verify-proof` prove
+//! an event is in the log without the database.
 
 use anyhow::{Context, Result};
-use auditlog_shim::{anchor, report, send, serve};
+use auditlog_shim::{anchor, report, send, serve, witness};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -60,43 +61,72 @@ enum Command {
         #[arg(long, default_value_t = 30)]
         days: i32,
     },
-    /// Makes an Ed25519 key pair for signing checkpoints: PREFIX.key (private, mode 0600; keep it
-    /// where the database and its administrators cannot reach) and PREFIX.pub.
+    /// Makes an Ed25519 key pair (c2sp.org/signed-note): PREFIX.key (the signer key, mode 0600;
+    /// keep a log's where the database and its administrators cannot reach) and PREFIX.vkey.
+    /// Refuses to overwrite either.
     Keygen {
         #[arg(long, default_value = "auditlog-checkpoint")]
         out: PathBuf,
+        /// The key's name, written in each signature line.
+        #[arg(long, default_value = "auditlog")]
+        name: String,
+        /// A witness's cosignature key (c2sp.org/tlog-cosignature) instead of a log's.
+        #[arg(long, conflicts_with = "from")]
+        witness: bool,
+        /// Converts a 0.2.0 private key (hex), so that the old JSON checkpoints and the new ones
+        /// verify with one .vkey.
+        #[arg(long, value_name = "OLD.key")]
+        from: Option<PathBuf>,
     },
-    /// Signs the chain head (audit_chain_head()) into the next checkpoint file in DIR, naming the
-    /// previous checkpoint's hash, and stores a copy in the database. Run it on a schedule: a
-    /// checkpoint is written even when no event arrived, so silence shows.
+    /// Signs the head of the log's tree (audit_tree_head()) as the next c2sp.org/tlog-checkpoint
+    /// note in DIR, has each witness cosign it, and stores a copy in the database. Refuses when
+    /// the tree no longer extends the newest checkpoint. Run it on a schedule: a checkpoint is
+    /// written even when no event arrived, so silence shows. Exits 1 if a witness did not
+    /// cosign (the checkpoint is written without its cosignature).
     Checkpoint {
-        /// The private key file from keygen.
+        /// The log's signer key file from keygen.
         #[arg(long)]
         key: PathBuf,
         /// Where checkpoint files are kept (best: write-once storage the database cannot touch).
         #[arg(long)]
         dir: PathBuf,
+        /// A witness: its URL prefix (http://, add-checkpoint is posted under it) and its .vkey
+        /// file. Repeat for each witness.
+        #[arg(long, value_name = "URL,VKEY_FILE")]
+        witness: Vec<anchor::Cosigner>,
     },
-    /// Checks every checkpoint in DIR (signature, chain) and that the database still holds
-    /// exactly the history each one signed; names truncation, rewriting and forgery. Exits 1 on
-    /// any problem.
+    /// Checks every checkpoint in DIR (signatures, cosignatures, sequence, each extending the one
+    /// before) and that the database still holds exactly the history each one signed; names
+    /// truncation, rewriting, forgery and missing cosignatures. Exits 1 on any problem.
     Verify {
         #[arg(long)]
         dir: PathBuf,
-        /// The public key file from keygen.
-        #[arg(long)]
-        pubkey: PathBuf,
+        #[command(flatten)]
+        keys: anchor::Keys,
     },
-    /// Checks an inclusion proof (from audit_inclusion_proof()) against a signed checkpoint,
-    /// without the database.
+    /// Prints a c2sp.org/tlog-proof that the event is in the log: its leaf, its inclusion proof
+    /// and the newest checkpoint in DIR.
+    Proof {
+        event_id: uuid::Uuid,
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Checks a tlog-proof (from proof) without the database: the checkpoint's signatures and
+    /// cosignatures, and the event's inclusion; with --event, that the row hashes to what was
+    /// sealed. Says what it proves.
     VerifyProof {
         #[arg(long)]
         proof: PathBuf,
-        #[arg(long)]
-        checkpoint: PathBuf,
-        #[arg(long)]
-        pubkey: PathBuf,
+        #[command(flatten)]
+        keys: anchor::Keys,
+        /// The event's row, as `SELECT to_jsonb(e) FROM audit.all_events e WHERE event_id = ...`.
+        #[arg(long, value_name = "ROW.json")]
+        event: Option<PathBuf>,
     },
+    /// Runs a c2sp.org/tlog-witness (POST /add-checkpoint): an auditor runs it on a machine the
+    /// DBAs do not control, and it cosigns a log's checkpoint only if it extends the last one it
+    /// cosigned, so the log cannot show a rewritten or forked history to some and not to others.
+    Witness(witness::WitnessArgs),
 }
 
 #[tokio::main]
@@ -126,12 +156,17 @@ async fn main() -> Result<()> {
             println!("report written to {}", html.display());
             Ok(())
         }
-        Command::Keygen { out } => anchor::keygen(&out),
-        Command::Checkpoint { key, dir } => {
-            anchor::checkpoint(&connect(url).await?, &key, &dir).await
+        Command::Keygen {
+            out,
+            name,
+            witness,
+            from,
+        } => anchor::keygen(&out, &name, witness, from.as_deref()),
+        Command::Checkpoint { key, dir, witness } => {
+            anchor::checkpoint(&connect(url).await?, &key, &dir, &witness).await
         }
-        Command::Verify { dir, pubkey } => {
-            let problems = anchor::verify(&connect(url).await?, &dir, &pubkey).await?;
+        Command::Verify { dir, keys } => {
+            let problems = anchor::verify(&connect(url).await?, &dir, &keys).await?;
             if problems.is_empty() {
                 println!("all checkpoints verify, and the database holds the history they signed");
                 return Ok(());
@@ -141,14 +176,16 @@ async fn main() -> Result<()> {
             }
             std::process::exit(1);
         }
-        Command::VerifyProof {
-            proof,
-            checkpoint,
-            pubkey,
-        } => {
-            println!("{}", anchor::verify_proof(&proof, &checkpoint, &pubkey)?);
+        Command::Proof { event_id, dir } => {
+            let proof = anchor::proof(&connect(url).await?, event_id, &dir).await?;
+            std::io::Write::write_all(&mut std::io::stdout(), &proof)?;
             Ok(())
         }
+        Command::VerifyProof { proof, keys, event } => {
+            println!("{}", anchor::verify_proof(&proof, &keys, event.as_deref())?);
+            Ok(())
+        }
+        Command::Witness(args) => witness::serve(args).await,
     }
 }
 

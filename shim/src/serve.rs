@@ -111,7 +111,9 @@ pub async fn serve(url: &str, args: ServeArgs) -> Result<()> {
         spool.pending()
     );
     axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown_signal(
+            "auditlog-shim: stopping: no new requests, delivering what is spooled",
+        ))
         .await?;
     // Accepting has stopped and answered requests are spooled: deliver what can be in time.
     let deadline = Instant::now() + Duration::from_secs(args.drain_seconds);
@@ -129,14 +131,15 @@ pub async fn serve(url: &str, args: ServeArgs) -> Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or SIGINT, saying `stopping`.
+pub(crate) async fn shutdown_signal(stopping: &str) {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .expect("installing the SIGTERM handler");
     tokio::select! {
         _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}
     }
-    eprintln!("auditlog-shim: stopping: no new requests, delivering what is spooled");
+    eprintln!("{stopping}");
 }
 
 /// Sends the spool to the database from `from` until told to drain and nothing is left: a reader

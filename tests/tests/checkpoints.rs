@@ -1,47 +1,23 @@
 //! Checkpoints outside the database, through the shim: a clean history verifies; a cut tail, a
-//! history rewritten after a checkpoint and a forged checkpoint are each named; an inclusion
-//! proof checks against a checkpoint without the database.
+//! history rewritten after a checkpoint and a forged checkpoint are each named; an offline proof
+//! checks against a checkpoint, and an event row against it, without the database.
 
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn shim(args: &[&str]) -> Output {
-    let bin = std::env::var("AUDITLOG_SHIM").expect("AUDITLOG_SHIM is set by `make test`");
-    Command::new(bin)
-        .args(["--database-url", &common::dsn("it_checkpoints")])
-        .args(args)
-        .output()
-        .expect("run auditlog-shim")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+fn shim(args: &[&str]) -> Result<String, String> {
+    common::shim_at(&common::dsn("it_checkpoints"), args)
 }
 
 fn ok(args: &[&str]) -> String {
-    let o = shim(args);
-    assert!(
-        o.status.success(),
-        "auditlog-shim {args:?} failed: {}",
-        text(&o)
-    );
-    text(&o)
+    shim(args).unwrap_or_else(|e| panic!("auditlog-shim {args:?} failed: {e}"))
 }
 
 fn fails(args: &[&str]) -> String {
-    let o = shim(args);
-    assert!(
-        !o.status.success(),
-        "auditlog-shim {args:?} should have failed: {}",
-        text(&o)
-    );
-    text(&o)
+    shim(args)
+        .err()
+        .unwrap_or_else(|| panic!("auditlog-shim {args:?} should have failed"))
 }
 
 fn s(p: &Path) -> &str {
@@ -56,7 +32,7 @@ async fn checkpoints_catch_what_the_database_alone_cannot() {
     std::fs::create_dir_all(&dir).unwrap();
     let cps = dir.join("checkpoints");
     let prefix = dir.join("signer");
-    let (key, public) = (prefix.with_extension("key"), prefix.with_extension("pub"));
+    let (key, public) = (prefix.with_extension("key"), prefix.with_extension("vkey"));
     ok(&["keygen", "--out", s(&prefix)]);
     fails(&["keygen", "--out", s(&prefix)]);
 
@@ -75,37 +51,60 @@ async fn checkpoints_catch_what_the_database_alone_cannot() {
     let out = ok(&["verify", "--dir", s(&cps), "--pubkey", s(&public)]);
     assert!(out.contains("all checkpoints verify"), "{out}");
     let stored: i64 = db
-        .query_one("SELECT count(*) FROM audit.checkpoints", &[])
+        .query_one("SELECT count(*) FROM audit.signed_checkpoints", &[])
         .await
         .unwrap()
         .get(0);
     assert_eq!(stored, 3);
+    let last = cps.join("checkpoint-00000003.note");
+    assert!(std::fs::read_to_string(&last).unwrap().contains("\n12\n"));
 
-    // An inclusion proof checks against the last checkpoint, and a forged one does not.
-    let proof: serde_json::Value = db
-        .query_one("SELECT audit_inclusion_proof((SELECT event_id FROM audit.event_positions WHERE position = 3))", &[])
+    // An offline proof (c2sp.org/tlog-proof) checks with nothing but the file and the key, and
+    // with the event's row; an edited row or proof does not.
+    let event: uuid::Uuid = db
+        .query_one(
+            "SELECT event_id FROM audit.event_positions WHERE position = 3",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
-    let proof_file = dir.join("proof.json");
-    std::fs::write(&proof_file, proof.to_string()).unwrap();
-    let last = cps.join("checkpoint-00000003.json");
-    let verify_proof = [
+    let proof = ok(&["proof", &event.to_string(), "--dir", s(&cps)]);
+    assert!(proof.starts_with("c2sp.org/tlog-proof@v1\n"), "{proof}");
+    let proof_file = dir.join("event.tlog-proof");
+    std::fs::write(&proof_file, &proof).unwrap();
+    let row: serde_json::Value = db
+        .query_one(
+            "SELECT to_jsonb(e) FROM audit.all_events e WHERE event_id = $1",
+            &[&event],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let row_file = dir.join("event.json");
+    std::fs::write(&row_file, row.to_string()).unwrap();
+    let check = [
         "verify-proof",
         "--proof",
         s(&proof_file),
-        "--checkpoint",
-        s(&last),
         "--pubkey",
         s(&public),
+        "--event",
+        s(&row_file),
     ];
-    let out = ok(&verify_proof);
-    assert!(out.contains("at position 3"), "{out}");
-    let mut bad = proof.clone();
-    bad["leaf"]["event_hash"] = serde_json::json!("00".repeat(32));
-    std::fs::write(&proof_file, bad.to_string()).unwrap();
-    let out = fails(&verify_proof);
-    assert!(out.contains("does not hold"), "{out}");
+    let out = ok(&check);
+    assert!(
+        out.contains("at position 3") && out.contains("hashes to what was sealed"),
+        "{out}"
+    );
+    let mut edited = row.clone();
+    edited["event_data"]["n"] = serde_json::json!(99);
+    std::fs::write(&row_file, edited.to_string()).unwrap();
+    assert!(fails(&check).contains("modified event"));
+    std::fs::write(&row_file, row.to_string()).unwrap();
+    let index_line = proof.lines().find(|l| l.starts_with("index ")).unwrap();
+    std::fs::write(&proof_file, proof.replace(index_line, "index 4")).unwrap();
+    fails(&check);
 
     // Cut the tail: the newest events and their batch record, as a superuser. The database's own
     // copy of the checkpoints tells verify_audit_chain(); the files tell the shim.
@@ -124,38 +123,46 @@ async fn checkpoints_catch_what_the_database_alone_cannot() {
     let out = fails(&["checkpoint", "--key", s(&key), "--dir", s(&cps)]);
     assert!(out.contains("truncated tail"), "{out}");
 
-    // Rewrite the whole history after a checkpoint: a new, self-consistent chain of other events.
+    // Rewrite the whole history after a checkpoint: a new, self-consistent tree of other events,
+    // larger than the one signed.
     db.batch_execute(&format!(
         "DROP EXTENSION auditlog CASCADE; CREATE EXTENSION auditlog;
          SELECT count(audit_log('auth.logout', jsonb_build_object('n', n))) FROM generate_series(1, 6) n;
-         SELECT seal_audit_events(); {log}; SELECT seal_audit_events();"
+         SELECT seal_audit_events(); {log}; {log}; SELECT seal_audit_events();"
     ))
     .await
     .unwrap();
     let kinds = common::verify_kinds(&db).await;
-    assert_eq!(kinds, ["ok"], "the rewritten chain is consistent in itself");
+    assert_eq!(kinds, ["ok"], "the rewritten tree is consistent in itself");
     let out = fails(&["verify", "--dir", s(&cps), "--pubkey", s(&public)]);
     assert!(out.contains("history rewritten"), "{out}");
+    let out = fails(&["checkpoint", "--key", s(&key), "--dir", s(&cps)]);
+    assert!(out.contains("history rewritten"), "{out}");
 
-    // Forge a checkpoint: signed with another key, appended to the directory.
-    let forger = dir.join("forger");
-    ok(&["keygen", "--out", s(&forger)]);
+    // Forge a checkpoint: another size under the old signature, or signed with another key.
     let forged_dir = dir.join("forged");
     std::fs::create_dir_all(&forged_dir).unwrap();
-    for f in ["checkpoint-00000001.json", "checkpoint-00000002.json"] {
+    for f in ["checkpoint-00000001.note", "checkpoint-00000002.note"] {
         std::fs::copy(cps.join(f), forged_dir.join(f)).unwrap();
     }
-    let mut forged: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(cps.join("checkpoint-00000003.json")).unwrap())
-            .unwrap();
-    forged["checkpoint"]["head"]["tree_size"] = serde_json::json!(1000);
+    let note = std::fs::read_to_string(&last).unwrap();
     std::fs::write(
-        forged_dir.join("checkpoint-00000003.json"),
-        forged.to_string(),
+        forged_dir.join("checkpoint-00000003.note"),
+        note.replace("\n12\n", "\n1000\n"),
     )
     .unwrap();
     let out = fails(&["verify", "--dir", s(&forged_dir), "--pubkey", s(&public)]);
-    assert!(out.contains("forged checkpoint"), "{out}");
+    assert!(out.contains("checkpoint-00000003.note"), "{out}");
+    let forger = dir.join("forger");
+    ok(&["keygen", "--out", s(&forger)]);
+    let out = fails(&[
+        "verify",
+        "--dir",
+        s(&cps),
+        "--pubkey",
+        s(&forger.with_extension("vkey")),
+    ]);
+    assert!(out.contains("checkpoint-00000001.note"), "{out}");
 }
 
 #[tokio::test]
@@ -166,15 +173,10 @@ async fn archived_events_verify_against_checkpoints_as_live_ones_do() {
     std::fs::create_dir_all(&dir).unwrap();
     let (cps, prefix) = (dir.join("checkpoints"), dir.join("signer"));
     let run = |args: &[&str]| {
-        let o = Command::new(std::env::var("AUDITLOG_SHIM").unwrap())
-            .args(["--database-url", &common::dsn("it_checkpoints_archive")])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "auditlog-shim {args:?}: {}", text(&o));
-        text(&o)
+        common::shim_at(&common::dsn("it_checkpoints_archive"), args)
+            .unwrap_or_else(|e| panic!("auditlog-shim {args:?}: {e}"))
     };
-    let (key, public) = (prefix.with_extension("key"), prefix.with_extension("pub"));
+    let (key, public) = (prefix.with_extension("key"), prefix.with_extension("vkey"));
     run(&["keygen", "--out", s(&prefix)]);
     db.batch_execute(
         r#"SELECT count(*) FROM audit_log_batch(

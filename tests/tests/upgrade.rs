@@ -1,7 +1,8 @@
-//! Upgrades: a 0.1.0 database with sealed events, updated with ALTER EXTENSION, keeps every event
-//! and a chain that verifies; and its schema is the schema a fresh install of the current
-//! version makes (this is how CI notices an upgrade script that disagrees with the generated
-//! schema).
+//! Upgrades: a 0.1.0 database with sealed events, and a 0.2.0 one with a chain, a checkpoint and
+//! an archived partition, updated with ALTER EXTENSION, keep every event and a chain that
+//! verifies, and get the log's tree built from their sealed leaves; and their schema is the
+//! schema a fresh install of the current version makes (this is how CI notices an upgrade
+//! script that disagrees with the generated schema).
 
 mod common;
 use common::*;
@@ -60,6 +61,34 @@ async fn describe(db: &tokio_postgres::Client) -> Vec<String> {
         .iter()
         .map(|r| r.get(0))
         .collect()
+}
+
+/// The schema an upgrade made is the schema a fresh install makes.
+async fn assert_same_schema_as_fresh(
+    admin: &tokio_postgres::Client,
+    cluster: &Cluster,
+    db: &tokio_postgres::Client,
+) {
+    recreate_db(admin, "upgrade_fresh").await;
+    let fresh = connect_dsn(&cluster.dsn("upgrade_fresh")).await;
+    fresh
+        .batch_execute("CREATE EXTENSION auditlog")
+        .await
+        .unwrap();
+    let (upgraded, installed) = (describe(db).await, describe(&fresh).await);
+    assert!(
+        installed.len() > 200,
+        "the description covers the schema: {} lines",
+        installed.len()
+    );
+    let only_upgraded: Vec<_> = upgraded.iter().filter(|l| !installed.contains(l)).collect();
+    let only_fresh: Vec<_> = installed.iter().filter(|l| !upgraded.contains(l)).collect();
+    assert!(
+        only_upgraded.is_empty() && only_fresh.is_empty(),
+        "the upgrade script and the fresh schema disagree:\nonly after the upgrade:\n  {}\nonly in a fresh install:\n  {}",
+        only_upgraded.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n  "),
+        only_fresh.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n  ")
+    );
 }
 
 /// 0.1.0 runs its own build (scripts/release-lib.sh installs it), on a cluster of its own: a
@@ -129,25 +158,178 @@ async fn a_0_1_0_database_updates_with_its_events_and_chain_intact() {
         .get(0);
     assert_eq!(mismatches, 0);
 
-    // The schema an upgrade makes is the schema a fresh install makes.
-    recreate_db(&admin, "upgrade_fresh").await;
-    let fresh = connect_dsn(&cluster.dsn("upgrade_fresh")).await;
-    fresh
-        .batch_execute("CREATE EXTENSION auditlog")
+    assert_same_schema_as_fresh(&admin, &cluster, &db).await;
+}
+
+/// 0.2.0 (its own build, on a cluster of its own as above) with three sealed batches, one event
+/// archived, and a JSON checkpoint as its shim signed it: the update builds the tree from the
+/// sealed leaves (no event re-hashed), the old chain and checkpoint still verify, a C2SP
+/// checkpoint signed with the same key extends it, and new seals extend the tree.
+#[tokio::test]
+async fn a_0_2_0_database_updates_with_its_tree_built_from_the_sealed_leaves() {
+    let cluster = Cluster::start("test-upgrade-0.2.0", 55438);
+    let admin = connect_dsn(&cluster.dsn("postgres")).await;
+    recreate_db(&admin, "upgrade_from_0_2_0").await;
+    let dsn = cluster.dsn("upgrade_from_0_2_0");
+    let db = connect_dsn(&dsn).await;
+    db.batch_execute("CREATE EXTENSION auditlog VERSION '0.2.0'")
         .await
         .unwrap();
-    let (upgraded, installed) = (describe(&db).await, describe(&fresh).await);
-    assert!(
-        installed.len() > 200,
-        "the description covers the schema: {} lines",
-        installed.len()
+    db.batch_execute(
+        r#"SELECT count(*) FROM audit_log_batch('{"event_type": "auth.logout", "timestamp": "2001-01-10T00:00:00Z"}');
+           SELECT audit_maintain_partitions();
+           SELECT seal_audit_events();
+           SELECT count(audit_log('auth.login.success', jsonb_build_object('n', i), '{"user_id": 7}')) FROM generate_series(1, 300) i;
+           SELECT seal_audit_events();
+           SELECT count(audit_log('auth.logout', '{}', '{}')) FROM generate_series(1, 5);
+           SELECT seal_audit_events();
+           SELECT archive_audit_logs(30);"#,
+    )
+    .await
+    .unwrap();
+    let hashes = "SELECT string_agg(event_id || integrity_hash, ',' ORDER BY event_id) FROM audit.all_events";
+    let before: String = db.query_one(hashes, &[]).await.unwrap().get(0);
+    assert_eq!(verify_kinds(&db).await, ["ok"]);
+
+    // The checkpoint 0.2.0's shim wrote: its JSON format, signed with a hex key.
+    let dir = std::env::temp_dir().join("auditlog_it_upgrade_0_2_0");
+    let _ = std::fs::remove_dir_all(&dir);
+    let cps = dir.join("checkpoints");
+    std::fs::create_dir_all(&cps).unwrap();
+    let old_key = dir.join("old.key");
+    std::fs::write(&old_key, "07".repeat(32)).unwrap();
+    let key = auditlog_shim::anchor::signing_key(&old_key).unwrap();
+    let head: serde_json::Value = db
+        .query_one("SELECT audit_chain_head()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let signed = auditlog_shim::checkpoint::Signed::sign(
+        auditlog_shim::checkpoint::next(
+            None,
+            serde_json::from_value(head).unwrap(),
+            "2026-11-30T00:00:00Z".into(),
+            &key.verifying_key(),
+        ),
+        &key,
     );
-    let only_upgraded: Vec<_> = upgraded.iter().filter(|l| !installed.contains(l)).collect();
-    let only_fresh: Vec<_> = installed.iter().filter(|l| !upgraded.contains(l)).collect();
-    assert!(
-        only_upgraded.is_empty() && only_fresh.is_empty(),
-        "the upgrade script and the fresh schema disagree:\nonly after the upgrade:\n  {}\nonly in a fresh install:\n  {}",
-        only_upgraded.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n  "),
-        only_fresh.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n  ")
+    std::fs::write(
+        cps.join(auditlog_shim::checkpoint::file_name(1)),
+        serde_json::to_string(&signed).unwrap(),
+    )
+    .unwrap();
+    db.execute(
+        "SELECT audit_store_checkpoint($1)",
+        &[&serde_json::to_value(&signed).unwrap()],
+    )
+    .await
+    .unwrap();
+
+    drop(db);
+    let db = connect_dsn(&dsn).await;
+    db.batch_execute("ALTER EXTENSION auditlog UPDATE")
+        .await
+        .unwrap();
+    let after: String = db.query_one(hashes, &[]).await.unwrap().get(0);
+    assert_eq!(after, before, "every event is there, unchanged");
+    let (size, versions, roots): (i64, String, i64) = {
+        let r = db
+            .query_one(
+                "SELECT (SELECT tree_size FROM audit_tree_head()),
+                        (SELECT string_agg(DISTINCT seal_version::text, ',') FROM audit.audit_log_integrity),
+                        (SELECT count(DISTINCT tree_root) FROM audit.audit_log_integrity)",
+                &[],
+            )
+            .await
+            .unwrap();
+        (r.get(0), r.get(1), r.get(2))
+    };
+    assert_eq!((size, versions.as_str(), roots), (306, "1", 3));
+    // verify_audit_chain() rebuilds the tree from the leaves and checks every batch's root.
+    assert_eq!(verify_kinds(&db).await, ["ok"]);
+    let archived: i64 = db
+        .query_one(
+            "SELECT leaf_index FROM audit_inclusion_proof((SELECT event_id FROM audit.audit_events_archive LIMIT 1))",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(archived, 0, "the archived event is the first leaf");
+
+    // The old checkpoint verifies with the key converted to a note key; a C2SP checkpoint signed
+    // with it extends the tree, and so does the next one after a new seal.
+    let note_key = dir.join("log");
+    shim_at(
+        &dsn,
+        &[
+            "keygen",
+            "--out",
+            note_key.to_str().unwrap(),
+            "--from",
+            old_key.to_str().unwrap(),
+        ],
+    )
+    .unwrap();
+    let (skey, vkey) = (
+        note_key.with_extension("key"),
+        note_key.with_extension("vkey"),
     );
+    let (s, v, c) = (
+        skey.to_str().unwrap(),
+        vkey.to_str().unwrap(),
+        cps.to_str().unwrap(),
+    );
+    shim_at(&dsn, &["checkpoint", "--key", s, "--dir", c]).unwrap();
+    db.batch_execute("SELECT audit_log('auth.logout', '{}', '{}'); SELECT seal_audit_events();")
+        .await
+        .unwrap();
+    shim_at(&dsn, &["checkpoint", "--key", s, "--dir", c]).unwrap();
+    let out = shim_at(&dsn, &["verify", "--dir", c, "--pubkey", v]).unwrap();
+    assert!(out.contains("all checkpoints verify"), "{out}");
+    let newest: i16 = db
+        .query_one(
+            "SELECT seal_version FROM audit.audit_log_integrity ORDER BY id DESC LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(newest, 2);
+    assert_eq!(verify_kinds(&db).await, ["ok"]);
+
+    // A 0.2.0 log that sealed nothing updates to an empty tree, which the next seal starts.
+    recreate_db(&admin, "upgrade_empty_0_2_0").await;
+    let empty = connect_dsn(&cluster.dsn("upgrade_empty_0_2_0")).await;
+    empty
+        .batch_execute("CREATE EXTENSION auditlog VERSION '0.2.0'")
+        .await
+        .unwrap();
+    drop(empty);
+    let empty = connect_dsn(&cluster.dsn("upgrade_empty_0_2_0")).await;
+    empty
+        .batch_execute("ALTER EXTENSION auditlog UPDATE")
+        .await
+        .unwrap();
+    let (size, root): (i64, Vec<u8>) = {
+        let r = empty
+            .query_one("SELECT tree_size, root_hash FROM audit_tree_head()", &[])
+            .await
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!(
+        (size, hex::encode(root).as_str()),
+        (
+            0,
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        )
+    );
+    empty
+        .batch_execute("SELECT audit_log('auth.logout', '{}', '{}'); SELECT seal_audit_events();")
+        .await
+        .unwrap();
+    assert_eq!(verify_kinds(&empty).await, ["ok"]);
+
+    assert_same_schema_as_fresh(&admin, &cluster, &db).await;
 }

@@ -35,6 +35,7 @@ BEGIN
     ALTER TABLE audit.audit_events DISABLE TRIGGER ALL;
     ALTER TABLE audit.event_positions DISABLE TRIGGER ALL;
     ALTER TABLE audit.audit_log_integrity DISABLE TRIGGER ALL;
+    ALTER TABLE audit.tree_tiles DISABLE TRIGGER ALL;
     EXECUTE sql;
     RETURN QUERY SELECT v.kind, v.position - (SELECT first_position FROM regress_base), v.detail
                    FROM verify_audit_chain() v
@@ -91,6 +92,19 @@ SELECT audit_store_checkpoint(jsonb_build_object(
   FROM audit.audit_log_integrity ORDER BY id DESC LIMIT 1;
 SELECT * FROM regress_attacked(:'truncate');
 ROLLBACK;
+-- 8c. ...or with a copy of a signed note (c2sp.org/tlog-checkpoint) of that tree head
+BEGIN;
+SELECT audit_store_signed_checkpoint(format(E'%s\n%s\n%s\n\n\u2014 regress AAAA\n', origin, tree_size, encode(root_hash, 'base64')))
+  FROM audit_tree_head();
+SELECT * FROM regress_attacked(:'truncate');
+ROLLBACK;
+-- 8d. a copy of a signed note whose root the log no longer gives for that size: history was
+--     rewritten after it was signed (the copy, kept when it matched, is made here directly)
+BEGIN;
+INSERT INTO audit.signed_checkpoints (tree_size, root_hash, origin, note)
+SELECT tree_size, sha256('other'), origin, 'a note of the history before' FROM audit_tree_head();
+SELECT * FROM regress_attacked('SELECT');
+ROLLBACK;
 -- 9. an event inserted outside a window is the full check's, not the window's
 \set sql 'INSERT INTO audit.audit_events SELECT gen_random_uuid(), "timestamp" - interval ''3 days'', event_type, event_data, user_id, session_id, correlation_id, parent_correlation_id, ip_address, user_agent, user_context, status, enrichment_data, classification, context_errors, integrity_hash, hash_version, created_at, updated_at FROM audit.audit_events WHERE correlation_id = ''CORR_SEAL'' AND event_data ->> ''n'' = ''2'''
 :attack
@@ -98,6 +112,13 @@ ROLLBACK;
 BEGIN;
 SELECT * FROM regress_attacked('UPDATE audit.audit_log_integrity SET batch_start_time = batch_start_time - interval ''3 days'', batch_end_time = batch_end_time - interval ''3 days'', created_at = created_at - interval ''3 days'' WHERE id = (SELECT max(id) FROM audit.audit_log_integrity)');
 ROLLBACK;
+
+-- 11. edit a stored tile of the log's tree (what proofs are served from)
+\set sql 'UPDATE audit.tree_tiles SET hashes = set_byte(hashes, 32, get_byte(hashes, 32) # 1) WHERE level = 0 AND tile_index = 0'
+:attack
+-- 12. edit the tree root a batch recorded
+\set sql 'UPDATE audit.audit_log_integrity SET tree_root = repeat(''0'', 64) WHERE id = (SELECT max(id) - 1 FROM audit.audit_log_integrity)'
+:attack
 
 -- After all that was rolled back, the chain verifies again, and statuses say so.
 SELECT * FROM verify_audit_chain();
@@ -113,20 +134,6 @@ SELECT verify_audit_batch_integrity(now() - interval '1 day', now() + interval '
 SELECT verification_status, count(*) FROM audit.audit_log_integrity GROUP BY 1 ORDER BY 1;
 ROLLBACK;
 
--- An inclusion proof: the sealed leaf, the audit path to its batch root, and the chain to the head.
-SELECT event_id AS proven FROM audit.audit_events WHERE correlation_id = 'CORR_SEAL' AND event_data ->> 'n' = '3' \gset
-SELECT p -> 'leaf' ->> 'event_id' = :'proven' AS leaf_is_event,
-       jsonb_array_length(p -> 'audit_path') AS path_length,
-       (p -> 'batch' ->> 'batch_id')::bigint + jsonb_array_length(p -> 'chain') = (audit_chain_head() ->> 'batch_id')::bigint AS reaches_head
-  FROM audit_inclusion_proof(:'proven') p;
--- An event not sealed yet has no proof: a clear error.
-DO $$
-BEGIN
-    PERFORM audit_inclusion_proof(audit_log('auth.logout'));
-EXCEPTION WHEN OTHERS THEN
-    RAISE NOTICE '%', regexp_replace(SQLERRM, '[0-9a-f-]{36}', '<id>');
-END
-$$;
 SELECT jsonb_object_keys(audit_chain_head()) AS head_keys ORDER BY 1;
 
 -- verify_recent() for schedulers: quiet when all is well; after tampering it raises, and both

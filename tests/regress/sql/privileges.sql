@@ -2,7 +2,7 @@
 SELECT p.oid::regprocedure AS function, p.prosecdef, p.proconfig
   FROM pg_proc p JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
   JOIN pg_extension x ON x.oid = d.refobjid AND x.extname = 'auditlog'
- WHERE p.prosecdef ORDER BY 1;
+ WHERE p.prosecdef ORDER BY p.oid::regprocedure::text;
 SELECT count(*) AS definer_without_search_path
   FROM pg_proc p JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
   JOIN pg_extension x ON x.oid = d.refobjid AND x.extname = 'auditlog'

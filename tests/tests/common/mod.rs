@@ -17,6 +17,27 @@ pub fn dsn(db: &str) -> String {
     format!("host={} port={} user=postgres dbname={db}", host(), port())
 }
 
+/// Runs the `auditlog-shim` that `make test` built against `dsn`: Ok(its output) when it
+/// succeeds, Err(its output) when it fails.
+pub fn shim_at(dsn: &str, args: &[&str]) -> Result<String, String> {
+    let bin = std::env::var("AUDITLOG_SHIM").expect("AUDITLOG_SHIM is set by `make test`");
+    let o = std::process::Command::new(bin)
+        .args(["--database-url", dsn])
+        .args(args)
+        .output()
+        .expect("run auditlog-shim");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    if o.status.success() {
+        Ok(text)
+    } else {
+        Err(text)
+    }
+}
+
 /// Connects, and forwards NOTIFY messages to the returned receiver.
 pub async fn connect_listening(
     db: &str,
