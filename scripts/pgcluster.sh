@@ -4,6 +4,8 @@
 #   pgcluster.sh start DIR PORT [postgresql.conf line ...]
 #   pgcluster.sh stop DIR
 #   pgcluster.sh resume DIR        (starts a stopped cluster again, its data kept)
+#   pgcluster.sh standby PRIMARY_DIR PRIMARY_PORT DIR PORT
+#                                   (a hot standby of a running cluster, streaming from it)
 set -euo pipefail
 BIN=/usr/lib/postgresql/15/bin
 cmd=$1 dir=$(realpath -m "$2")
@@ -27,10 +29,20 @@ case "$cmd" in
   resume)
     sudo -u postgres "$BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null
     ;;
+  standby)
+    primary=$(realpath "$2") primary_port=$3 dir=$(realpath -m "$4") port=$5
+    "$0" stop "$dir" 2>/dev/null || true
+    rm -rf "$dir"; mkdir -p "$dir"; chown postgres:postgres "$dir"
+    sudo -u postgres "$BIN/pg_basebackup" -h "$primary" -p "$primary_port" -U postgres \
+      -D "$dir/data" -R -X stream -c fast
+    printf '%s\n' "port = $port" "unix_socket_directories = '$dir'" >>"$dir/data/postgresql.conf"
+    sudo -u postgres "$BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null
+    echo "standby of $primary started: host=$dir port=$port user=postgres"
+    ;;
   stop)
     if [ -f "$dir/data/postmaster.pid" ]; then
       sudo -u postgres "$BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
     fi
     ;;
-  *) echo "usage: $0 start DIR PORT [conf ...] | stop DIR | resume DIR" >&2; exit 2 ;;
+  *) echo "usage: $0 start DIR PORT [conf ...] | stop DIR | resume DIR | standby PRIMARY_DIR PRIMARY_PORT DIR PORT" >&2; exit 2 ;;
 esac

@@ -311,6 +311,7 @@ pub async fn checkpoint(
     key_path: &Path,
     dir: &Path,
     cosigners: &[Cosigner],
+    replicas: &[(&str, Client)],
 ) -> Result<()> {
     let skey = read_text(key_path)?;
     let signer = StandardSigner::new(&skey)
@@ -325,6 +326,18 @@ pub async fn checkpoint(
     let now = tree_head(db).await?;
     if let Some(problem) = newest_problem(db, &files, &vkey, &now).await? {
         bail!("{problem}; not signing");
+    }
+    for (name, replica) in replicas {
+        let has = tree_head(replica).await?;
+        ensure!(
+            has.size >= now.size,
+            "replica {name} has replayed {} of the {} sealed events: not signing a head it lacks (a failover to it would lose the checkpoint)",
+            has.size,
+            now.size
+        );
+        if extends(replica, &now, &has).await?.is_err() {
+            bail!("replica {name} holds another history than the primary: not signing");
+        }
     }
 
     let seq = files.next_seq();

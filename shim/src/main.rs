@@ -94,6 +94,10 @@ enum Command {
         /// file. Repeat for each witness.
         #[arg(long, value_name = "URL,VKEY_FILE")]
         witness: Vec<anchor::Cosigner>,
+        /// A streaming standby (connection string) that must have replayed the head before it is
+        /// signed, so that a failover to it never loses a signed checkpoint. Repeatable.
+        #[arg(long, value_name = "URL")]
+        replica: Vec<String>,
     },
     /// Checks every checkpoint in DIR (signatures, cosignatures, sequence, each extending the one
     /// before) and that the database still holds exactly the history each one signed; names
@@ -162,8 +166,20 @@ async fn main() -> Result<()> {
             witness,
             from,
         } => anchor::keygen(&out, &name, witness, from.as_deref()),
-        Command::Checkpoint { key, dir, witness } => {
-            anchor::checkpoint(&connect(url).await?, &key, &dir, &witness).await
+        Command::Checkpoint {
+            key,
+            dir,
+            witness,
+            replica,
+        } => {
+            let mut replicas = Vec::new();
+            for r in &replica {
+                let c = connect(r).await.with_context(|| {
+                    format!("replica {r} cannot be reached: not signing a head it may lack")
+                })?;
+                replicas.push((r.as_str(), c));
+            }
+            anchor::checkpoint(&connect(url).await?, &key, &dir, &witness, &replicas).await
         }
         Command::Verify { dir, keys } => {
             let problems = anchor::verify(&connect(url).await?, &dir, &keys).await?;

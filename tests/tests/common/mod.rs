@@ -289,19 +289,45 @@ impl Cluster {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/pgcluster.sh")
     }
 
+    fn dir(name: &str) -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tmp")
+            .join(name)
+    }
+
     /// Starts a fresh cluster in tmp/NAME on `port`.
     pub fn start(name: &str, port: u16) -> Cluster {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../tmp")
-            .join(name);
+        Self::start_with(name, port, &[])
+    }
+
+    /// Starts a fresh cluster in tmp/NAME on `port` with these postgresql.conf lines.
+    pub fn start_with(name: &str, port: u16, conf: &[&str]) -> Cluster {
+        let dir = Self::dir(name);
         let ok = std::process::Command::new(Self::script())
             .arg("start")
+            .arg(&dir)
+            .arg(port.to_string())
+            .args(conf)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "starting a cluster in {}", dir.display());
+        Cluster(dir.canonicalize().unwrap())
+    }
+
+    /// A hot standby of this running cluster in tmp/NAME on `port`, streaming from it.
+    pub fn standby(&self, name: &str, port: u16) -> Cluster {
+        let dir = Self::dir(name);
+        let ok = std::process::Command::new(Self::script())
+            .arg("standby")
+            .arg(&self.0)
+            .arg(self.port())
             .arg(&dir)
             .arg(port.to_string())
             .status()
             .unwrap()
             .success();
-        assert!(ok, "starting a cluster in {}", dir.display());
+        assert!(ok, "starting a standby in {}", dir.display());
         Cluster(dir.canonicalize().unwrap())
     }
 
@@ -314,17 +340,20 @@ impl Cluster {
         assert!(ok, "pgcluster.sh {args:?}");
     }
 
-    pub fn dsn(&self, db: &str) -> String {
+    fn port(&self) -> String {
         let conf = std::fs::read_to_string(self.0.join("data/postgresql.conf")).unwrap();
-        let port = conf
-            .lines()
+        conf.lines()
             .filter_map(|l| l.strip_prefix("port = "))
             .last()
             .unwrap()
-            .to_string();
+            .to_string()
+    }
+
+    pub fn dsn(&self, db: &str) -> String {
         format!(
-            "host={} port={port} user=postgres dbname={db}",
-            self.0.display()
+            "host={} port={} user=postgres dbname={db}",
+            self.0.display(),
+            self.port()
         )
     }
 }
