@@ -2,7 +2,8 @@
 //! own: the background sealer runs only on the primary; verification, the tree head and proofs
 //! answer on the standby without writing; the checkpoint signer signs only what the standby has
 //! replayed; after the primary crashes and the standby is promoted, its sealer starts, sealing
-//! resumes on the same tree, and every checkpoint signed before verifies against it.
+//! resumes on the same tree, detection counts what the old primary logged, and every checkpoint
+//! signed before verifies against it.
 
 mod common;
 use common::*;
@@ -62,7 +63,8 @@ async fn a_hot_standby_verifies_read_only_and_takes_over_sealing_when_promoted()
         .batch_execute(
             "CREATE EXTENSION auditlog;
              SELECT count(audit_log('auth.login.success', jsonb_build_object('n', i), '{\"user_id\": 7}'))
-               FROM generate_series(1, 300) i;
+               FROM generate_series(1, 296) i;
+             SELECT count(audit_log('auth.login.failure', '{}', '{\"user_id\": 99}')) FROM generate_series(1, 4);
              SELECT seal_audit_events();",
         )
         .await
@@ -196,6 +198,25 @@ async fn a_hot_standby_verifies_read_only_and_takes_over_sealing_when_promoted()
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(started, "the sealer starts after the promotion");
+    // Detection counts what the old primary logged: a fifth login failure of user 99 within the
+    // brute_force rule's five minutes escalates.
+    let id: uuid::Uuid = standby
+        .query_one(
+            "SELECT audit_log('auth.login.failure', '{}', '{\"user_id\": 99}')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let tags: String = standby
+        .query_one(
+            "SELECT classification ->> 'tags' FROM audit.audit_events WHERE event_id = $1",
+            &[&id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(tags.contains("rule:brute_force"), "{tags}");
     standby
         .batch_execute(
             "SELECT count(audit_log('auth.logout', '{}', '{}')) FROM generate_series(1, 5)",
@@ -205,13 +226,13 @@ async fn a_hot_standby_verifies_read_only_and_takes_over_sealing_when_promoted()
     let mut sealed = 0;
     for _ in 0..100 {
         sealed = head(&standby).await.0;
-        if sealed == 335 {
+        if sealed == 336 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(
-        sealed, 335,
+        sealed, 336,
         "the promoted server's sealer sealed the new events"
     );
     assert_eq!(verify_kinds(&standby).await, ["ok"]);
