@@ -177,9 +177,44 @@ async fn a_hot_standby_verifies_read_only_and_takes_over_sealing_when_promoted()
     replayed(&primary, &standby).await;
     shim_at(&p, &sign).unwrap();
 
-    // The primary crashes (kill -9); the standby is promoted: its sealer starts and seals what
-    // is logged from then on, extending the same tree, and every checkpoint signed before still
-    // verifies against it.
+    // Replication made synchronous: a commit is acknowledged once the standby has it.
+    for q in [
+        "ALTER SYSTEM SET synchronous_standby_names = '*'",
+        "SELECT pg_reload_conf()",
+    ] {
+        primary.batch_execute(q).await.unwrap();
+    }
+    for _ in 0..100 {
+        let sync: i64 = primary
+            .query_one(
+                "SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if sync == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // The primary crashes (kill -9) while a client logs event after event; the standby is
+    // promoted: every event acknowledged to the client is there, its sealer starts and seals
+    // what is logged from then on, extending the same tree, and every checkpoint signed before
+    // still verifies against it.
+    let loader = connect_dsn(&p).await;
+    let logging = tokio::spawn(async move {
+        let mut acknowledged = Vec::new();
+        while let Ok(r) = loader
+            .query_one("SELECT audit_log('auth.logout', '{}', '{}')", &[])
+            .await
+        {
+            acknowledged.push(r.get::<_, uuid::Uuid>(0));
+        }
+        acknowledged
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     drop(primary);
     let pid = std::fs::read_to_string(primary_cluster.0.join("data/postmaster.pid")).unwrap();
     let pid = pid.lines().next().unwrap();
@@ -197,6 +232,24 @@ async fn a_hot_standby_verifies_read_only_and_takes_over_sealing_when_promoted()
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    let acknowledged = logging.await.unwrap();
+    assert!(
+        acknowledged.len() > 10,
+        "the client logged while the primary crashed"
+    );
+    let kept: i64 = standby
+        .query_one(
+            "SELECT count(*) FROM audit.audit_events WHERE event_id = ANY ($1)",
+            &[&acknowledged],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        kept as usize,
+        acknowledged.len(),
+        "every acknowledged event survived the failover"
+    );
     assert!(started, "the sealer starts after the promotion");
     // Detection counts what the old primary logged: a fifth login failure of user 99 within the
     // brute_force rule's five minutes escalates.
@@ -223,17 +276,22 @@ async fn a_hot_standby_verifies_read_only_and_takes_over_sealing_when_promoted()
         )
         .await
         .unwrap();
+    let logged: i64 = standby
+        .query_one("SELECT count(*) FROM audit.audit_events", &[])
+        .await
+        .unwrap()
+        .get(0);
     let mut sealed = 0;
     for _ in 0..100 {
         sealed = head(&standby).await.0;
-        if sealed == 336 {
+        if sealed == logged {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(
-        sealed, 336,
-        "the promoted server's sealer sealed the new events"
+        sealed, logged,
+        "the promoted server's sealer sealed every event"
     );
     assert_eq!(verify_kinds(&standby).await, ["ok"]);
     let vkey = path(&key.with_extension("vkey"));
