@@ -1,5 +1,5 @@
 # auditlog: `make demo` shows it working, `make test` runs every test tier, `make bench` measures
-# (`make bench-quick` in under 6 minutes).
+# (`make bench-quick` in about 6 minutes).
 # Each target installs what is missing first (scripts/setup.sh skips what is there).
 
 PG_CONFIG := /usr/lib/postgresql/15/bin/pg_config
@@ -25,7 +25,7 @@ test: install
 bench: install
 	bash bench/all.sh
 
-# The same table from shorter rounds and smaller loads (under 6 minutes on 2 cores): run it
+# The same table from shorter rounds and smaller loads (about 6 minutes on 2 cores): run it
 # before resolving anything that touches audit_log(), the batch path, sealing or the shim.
 bench-quick: install
 	BENCH_QUICK=1 bash bench/all.sh

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 export BENCH_GOALS=$PWD/tmp/bench-goals.tsv
 mkdir -p tmp; rm -f "$BENCH_GOALS"
 start=$(date +%s) failed=()
-for script in run ingest sealing lifecycle analysis decay tree; do
+for script in run ingest sealing lifecycle analysis decay tree standby; do
   echo; echo "== bench/$script.sh"
   t=$(date +%s)
   bash "bench/$script.sh" || failed+=("$script")
