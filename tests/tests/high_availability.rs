@@ -15,7 +15,7 @@ async fn replayed(primary: &tokio_postgres::Client, standby: &tokio_postgres::Cl
         .await
         .unwrap()
         .get(0);
-    for _ in 0..200 {
+    for _ in 0..600 {
         let done: bool = standby
             .query_one(
                 "SELECT pg_last_wal_replay_lsn() >= $1::text::pg_lsn",
@@ -184,7 +184,7 @@ async fn a_hot_standby_verifies_read_only_and_takes_over_sealing_when_promoted()
     ] {
         primary.batch_execute(q).await.unwrap();
     }
-    for _ in 0..100 {
+    for _ in 0..300 {
         let sync: i64 = primary
             .query_one(
                 "SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'",
@@ -225,7 +225,7 @@ async fn a_hot_standby_verifies_read_only_and_takes_over_sealing_when_promoted()
         .success());
     standby.batch_execute("SELECT pg_promote()").await.unwrap();
     let mut started = false;
-    for _ in 0..100 {
+    for _ in 0..300 {
         if sealers(&standby).await == 1 {
             started = true;
             break;
@@ -282,7 +282,7 @@ async fn a_hot_standby_verifies_read_only_and_takes_over_sealing_when_promoted()
         .unwrap()
         .get(0);
     let mut sealed = 0;
-    for _ in 0..100 {
+    for _ in 0..300 {
         sealed = head(&standby).await.0;
         if sealed == logged {
             break;
