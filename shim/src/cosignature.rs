@@ -5,7 +5,8 @@
 //! The signed message is `cosignature/v1\ntime <unix seconds>\n` followed by the checkpoint's note
 //! text; the signature is the 8-byte big-endian time followed by the 64-byte Ed25519 signature.
 //! Keys are text: `PRIVATE+KEY+<name>+<hex key ID>+<base64(0x04 || seed)>` and the vkey
-//! `<name>+<hex key ID>+<base64(0x04 || public key)>`.
+//! `<name>+<hex key ID>+<base64(0x04 || public key)>`; a log's Ed25519 keys are the same with type
+//! 0x01, and both kinds are written and split here.
 //!
 //! [`VerifierList`]: signed_note::VerifierList
 
@@ -15,7 +16,7 @@ use ed25519_dalek::{SignatureError, Signer as _, SigningKey, VerifyingKey};
 use signed_note::{is_key_name_valid, key_id, Signer, StandardVerifier, Verifier};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-const ED25519: u8 = 0x01;
+pub(crate) const ED25519: u8 = 0x01;
 const COSIGNATURE_V1: u8 = 0x04;
 
 /// Seconds since the Unix epoch (0 if the clock is before it).
@@ -32,17 +33,38 @@ fn message(time: u64, text: &[u8]) -> Vec<u8> {
     m
 }
 
-/// The key ID of a cosigner key, which tlog-cosignature makes mandatory:
-/// SHA-256(name || "\n" || 0x04 || public key)[:4].
+/// The key ID of a key of signed-note type `kind`: SHA-256(name || "\n" || kind || public
+/// key)[:4] (tlog-cosignature makes it mandatory for cosigner keys).
+fn typed_key_id(name: &str, kind: u8, key: &VerifyingKey) -> u32 {
+    key_id(name, &[&[kind], key.as_bytes().as_slice()].concat())
+}
+
 fn cosigner_key_id(name: &str, key: &VerifyingKey) -> u32 {
-    key_id(
-        name,
-        &[&[COSIGNATURE_V1], key.as_bytes().as_slice()].concat(),
+    typed_key_id(name, COSIGNATURE_V1, key)
+}
+
+/// `<name>+<hex key ID>+<base64(kind || public key)>`.
+fn vkey(name: &str, kind: u8, key: &VerifyingKey) -> String {
+    format!(
+        "{name}+{:08x}+{}",
+        typed_key_id(name, kind, key),
+        BASE64_STANDARD.encode([&[kind], key.as_bytes().as_slice()].concat())
     )
 }
 
+/// The key texts (private key, vkey) of an Ed25519 key of type `kind` named `name`.
+pub(crate) fn key_texts(name: &str, kind: u8, key: &SigningKey) -> (String, String) {
+    let public = key.verifying_key();
+    let skey = format!(
+        "PRIVATE+KEY+{name}+{:08x}+{}",
+        typed_key_id(name, kind, &public),
+        BASE64_STANDARD.encode([&[kind], key.as_bytes().as_slice()].concat())
+    );
+    (skey, vkey(name, kind, &public))
+}
+
 /// Splits `name+id+base64(type || key)` (base64 may hold '+', a name may not).
-fn split_key(text: &str) -> Result<(&str, u32, u8, Vec<u8>)> {
+pub(crate) fn split_key(text: &str) -> Result<(&str, u32, u8, Vec<u8>)> {
     let mut parts = text.splitn(3, '+');
     let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
         bail!("a key is NAME+ID+KEY");
@@ -115,7 +137,7 @@ impl CosignatureSigner {
 
     /// The verifier key to give those who check this witness's cosignatures.
     pub fn vkey(&self) -> String {
-        vkey(&self.name, &self.key.verifying_key())
+        vkey(&self.name, COSIGNATURE_V1, &self.key.verifying_key())
     }
 }
 
@@ -192,14 +214,6 @@ pub fn timestamp(sig: &[u8]) -> Option<u64> {
     (sig.len() == 72 && time <= i64::MAX as u64).then_some(time)
 }
 
-fn vkey(name: &str, key: &VerifyingKey) -> String {
-    format!(
-        "{name}+{:08x}+{}",
-        cosigner_key_id(name, key),
-        BASE64_STANDARD.encode([&[COSIGNATURE_V1], key.as_bytes().as_slice()].concat())
-    )
-}
-
 /// A new witness key named `name`: (private key, vkey). `name` must be a valid key name (no
 /// spaces or '+'), or [`CosignatureSigner::new`] will refuse the private key.
 pub fn generate(name: &str) -> (String, String) {
@@ -208,12 +222,7 @@ pub fn generate(name: &str) -> (String, String) {
 
 /// A witness key named `name` from an Ed25519 key: (private key, vkey).
 pub fn keys(name: &str, key: &SigningKey) -> (String, String) {
-    let skey = format!(
-        "PRIVATE+KEY+{name}+{:08x}+{}",
-        cosigner_key_id(name, &key.verifying_key()),
-        BASE64_STANDARD.encode([&[COSIGNATURE_V1], key.as_bytes().as_slice()].concat())
-    );
-    (skey, vkey(name, &key.verifying_key()))
+    key_texts(name, COSIGNATURE_V1, key)
 }
 
 /// The verifier for a vkey of either kind: a log's Ed25519 key (type 0x01) or a witness's

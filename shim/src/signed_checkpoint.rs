@@ -5,19 +5,14 @@
 //! Files are `checkpoint-NNNNNNNN.note`, numbered after any 0.2.0 `checkpoint-NNNNNNNN.json`
 //! ([`crate::checkpoint`]) in the same directory, so that one sequence runs through both.
 
+use crate::cosignature;
 use anyhow::{anyhow, bail, ensure, Context, Result};
-use base64::prelude::*;
 use ed25519_dalek::{SigningKey, VerifyingKey};
-use signed_note::{
-    key_id, new_ed25519_verifier_key, Note, NoteError, Signature, Signer, VerificationError,
-    Verifier, Verifiers,
-};
+use signed_note::{Note, NoteError, Signature, Signer, VerificationError, Verifier, Verifiers};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use tlog_tiles::checkpoint::Checkpoint;
 use tlog_tiles::{check_tree, Hash, EMPTY_HASH};
-
-const ED25519: u8 = 0x01;
 
 /// A tree head: what a checkpoint signs.
 #[derive(Clone, Debug, PartialEq)]
@@ -68,7 +63,7 @@ pub fn note(head: &Head, sigs: &[Signature]) -> Result<Vec<u8>> {
 }
 
 /// The keys a note's signatures are checked against; other keys' signatures are ignored.
-struct Keys<'a>(Vec<&'a dyn Verifier>);
+pub(crate) struct Keys<'a>(pub(crate) Vec<&'a dyn Verifier>);
 
 impl Verifiers for Keys<'_> {
     fn verifier(&self, name: &str, id: u32) -> Result<&dyn Verifier, VerificationError> {
@@ -223,29 +218,20 @@ pub fn cosignature(head: &Head, response: &str, witness: &dyn Verifier) -> Resul
 /// A log's note keys (signer key, verifier key) for an Ed25519 key, in signed_note's format:
 /// how a 0.2.0 key comes to sign notes.
 pub fn note_keys(name: &str, key: &SigningKey) -> (String, String) {
-    let public = [&[ED25519], key.verifying_key().as_bytes().as_slice()].concat();
-    let skey = format!(
-        "PRIVATE+KEY+{name}+{:08x}+{}",
-        key_id(name, &public),
-        BASE64_STANDARD.encode([&[ED25519], key.as_bytes().as_slice()].concat())
-    );
-    (skey, new_ed25519_verifier_key(name, &key.verifying_key()))
+    cosignature::key_texts(name, cosignature::ED25519, key)
 }
 
 /// The name and Ed25519 key bytes of `<name>+<id>+<base64(0x01 || key)>`. The ID is checked by
 /// signed_note when the key is used.
 fn split_ed25519(key: &str) -> Result<(&str, [u8; 32])> {
-    let mut parts = key.splitn(3, '+');
-    let (Some(name), Some(_), Some(material)) = (parts.next(), parts.next(), parts.next()) else {
-        bail!("a note key is NAME+ID+KEY");
-    };
-    let bytes = BASE64_STANDARD
-        .decode(material)
-        .context("the key is not base64")?;
-    let key = bytes
-        .strip_prefix(&[ED25519])
-        .and_then(|k| <[u8; 32]>::try_from(k).ok())
-        .context("not an Ed25519 note key (type 0x01)")?;
+    let (name, _, kind, key) = cosignature::split_key(key)?;
+    ensure!(
+        kind == cosignature::ED25519,
+        "not an Ed25519 note key (type 0x01)"
+    );
+    let key = key
+        .try_into()
+        .map_err(|_| anyhow!("an Ed25519 key is 32 bytes"))?;
     Ok((name, key))
 }
 
@@ -343,6 +329,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::cosignature::{self, CosignatureSigner};
     use auditlog_core::tree::{self, Tiles};
+    use base64::prelude::*;
     use signed_note::{StandardSigner, StandardVerifier};
     use tlog_tiles::record_hash;
 

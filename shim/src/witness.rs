@@ -17,6 +17,7 @@
 
 use crate::cosignature::{unix_now, CosignatureSigner, CosignatureVerifier};
 use crate::durable;
+use crate::signed_checkpoint::Keys;
 use anyhow::{ensure, Context, Result};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -25,9 +26,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use sha2::{Digest, Sha256};
-use signed_note::{
-    Note, Signature, Signer, StandardVerifier, VerificationError, Verifier, VerifierList, Verifiers,
-};
+use signed_note::{Note, Signature, Signer, StandardVerifier, Verifier, VerifierList};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -68,19 +67,6 @@ fn parse_log(s: &str) -> Result<(String, PathBuf), String> {
 struct Log {
     keys: Vec<StandardVerifier>,
     latest: Option<(u64, Hash)>,
-}
-
-impl Verifiers for Log {
-    fn verifier(&self, name: &str, id: u32) -> Result<&dyn Verifier, VerificationError> {
-        self.keys
-            .iter()
-            .find(|k| k.name() == name && k.key_id() == id)
-            .map(|k| k as &dyn Verifier)
-            .ok_or_else(|| VerificationError::UnknownKey {
-                name: name.to_owned(),
-                id,
-            })
-    }
 }
 
 /// What the witness knows: its key, and for each origin it witnesses, the log's keys and the
@@ -238,7 +224,8 @@ pub fn add_checkpoint(
     let Some(log) = known.logs.get_mut(c.origin()) else {
         return Reply::text(StatusCode::NOT_FOUND, format!("unknown log {}", c.origin()));
     };
-    if let Err(e) = req.note.verify(&*log) {
+    let keys = Keys(log.keys.iter().map(|k| k as &dyn Verifier).collect());
+    if let Err(e) = req.note.verify(&keys) {
         return Reply::text(
             StatusCode::FORBIDDEN,
             format!("not signed by a key trusted for {}: {e}", c.origin()),
