@@ -32,16 +32,6 @@ async fn replayed(primary: &tokio_postgres::Client, standby: &tokio_postgres::Cl
     panic!("the standby did not replay up to {lsn}");
 }
 
-async fn sealers(db: &tokio_postgres::Client) -> i64 {
-    db.query_one(
-        "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'auditlog sealer'",
-        &[],
-    )
-    .await
-    .unwrap()
-    .get(0)
-}
-
 async fn head(db: &tokio_postgres::Client) -> (i64, Vec<u8>) {
     let r = db
         .query_one("SELECT tree_size, root_hash FROM audit_tree_head()", &[])
@@ -203,17 +193,7 @@ async fn a_hot_standby_verifies_read_only_and_takes_over_sealing_when_promoted()
     // promoted: every event acknowledged to the client is there, its sealer starts and seals
     // what is logged from then on, extending the same tree, and every checkpoint signed before
     // still verifies against it.
-    let loader = connect_dsn(&p).await;
-    let logging = tokio::spawn(async move {
-        let mut acknowledged = Vec::new();
-        while let Ok(r) = loader
-            .query_one("SELECT audit_log('auth.logout', '{}', '{}')", &[])
-            .await
-        {
-            acknowledged.push(r.get::<_, uuid::Uuid>(0));
-        }
-        acknowledged
-    });
+    let logging = log_until_cut_off(&p).await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     drop(primary);
     let pid = std::fs::read_to_string(primary_cluster.0.join("data/postmaster.pid")).unwrap();
@@ -232,24 +212,7 @@ async fn a_hot_standby_verifies_read_only_and_takes_over_sealing_when_promoted()
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let acknowledged = logging.await.unwrap();
-    assert!(
-        acknowledged.len() > 10,
-        "the client logged while the primary crashed"
-    );
-    let kept: i64 = standby
-        .query_one(
-            "SELECT count(*) FROM audit.audit_events WHERE event_id = ANY ($1)",
-            &[&acknowledged],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(
-        kept as usize,
-        acknowledged.len(),
-        "every acknowledged event survived the failover"
-    );
+    acknowledged_all_kept(logging, &standby).await;
     assert!(started, "the sealer starts after the promotion");
     // Detection counts what the old primary logged: a fifth login failure of user 99 within the
     // brute_force rule's five minutes escalates.
@@ -276,23 +239,8 @@ async fn a_hot_standby_verifies_read_only_and_takes_over_sealing_when_promoted()
         )
         .await
         .unwrap();
-    let logged: i64 = standby
-        .query_one("SELECT count(*) FROM audit.audit_events", &[])
-        .await
-        .unwrap()
-        .get(0);
-    let mut sealed = 0;
-    for _ in 0..300 {
-        sealed = head(&standby).await.0;
-        if sealed == logged {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert_eq!(
-        sealed, logged,
-        "the promoted server's sealer sealed every event"
-    );
+    // The promoted server's sealer seals every event.
+    all_sealed(&standby, 30).await;
     assert_eq!(verify_kinds(&standby).await, ["ok"]);
     let vkey = path(&key.with_extension("vkey"));
     let out = shim_at(&s, &["verify", "--dir", &path(&cps), "--pubkey", &vkey]).unwrap();

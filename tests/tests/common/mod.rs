@@ -373,3 +373,79 @@ pub async fn connect_dsn(dsn: &str) -> Client {
     tokio::spawn(conn);
     client
 }
+
+/// How many auditlog sealers run on `db`'s server: 1 on a primary, 0 on a standby.
+pub async fn sealers(db: &Client) -> i64 {
+    db.query_one(
+        "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'auditlog sealer'",
+        &[],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
+/// A client on `dsn` that logs event after event until its server goes away; it gives the ids
+/// of the events acknowledged to it.
+pub async fn log_until_cut_off(dsn: &str) -> tokio::task::JoinHandle<Vec<uuid::Uuid>> {
+    let loader = connect_dsn(dsn).await;
+    tokio::spawn(async move {
+        let mut acknowledged = Vec::new();
+        while let Ok(r) = loader
+            .query_one("SELECT audit_log('auth.logout', '{}', '{}')", &[])
+            .await
+        {
+            acknowledged.push(r.get::<_, uuid::Uuid>(0));
+        }
+        acknowledged
+    })
+}
+
+/// Waits for the client of `log_until_cut_off` to be cut off and checks that every event
+/// acknowledged to it is in `db` (the server that took over); how many there were.
+pub async fn acknowledged_all_kept(
+    logging: tokio::task::JoinHandle<Vec<uuid::Uuid>>,
+    db: &Client,
+) -> usize {
+    let acknowledged = logging.await.unwrap();
+    assert!(
+        acknowledged.len() > 10,
+        "the client logged while the primary crashed"
+    );
+    let kept: i64 = db
+        .query_one(
+            "SELECT count(*) FROM audit.audit_events WHERE event_id = ANY ($1)",
+            &[&acknowledged],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        kept as usize,
+        acknowledged.len(),
+        "every acknowledged event survived the failover"
+    );
+    acknowledged.len()
+}
+
+/// Waits up to `secs` until every event in `db` is sealed; the tree size.
+pub async fn all_sealed(db: &Client, secs: u64) -> i64 {
+    let logged: i64 = db
+        .query_one("SELECT count(*) FROM audit.audit_events", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let mut sealed = 0;
+    for _ in 0..secs * 10 {
+        sealed = db
+            .query_one("SELECT tree_size FROM audit_tree_head()", &[])
+            .await
+            .unwrap()
+            .get(0);
+        if sealed == logged {
+            return sealed;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{sealed} of {logged} events sealed after {secs} s");
+}
