@@ -55,6 +55,12 @@ fn installed_schema() -> Option<String> {
 /// Runs `SELECT schema.function()` in a transaction of its own; a failure is logged, not fatal.
 fn call(function: &str) {
     BackgroundWorker::transaction(|| {
+        // A primary kept read-only for a while (pg_auto_failover just after a promotion): wait,
+        // for an error here would stop the worker.
+        // SAFETY: a read of this transaction's own flag.
+        if unsafe { pg_sys::XactReadOnly } {
+            return;
+        }
         if let Some(schema) = installed_schema() {
             if let Err(e) = Spi::run(&format!("SELECT {schema}.{function}()")) {
                 warning!("auditlog sealer: {function}: {e}");
@@ -89,7 +95,8 @@ pub extern "C-unwind" fn auditlog_sealer_main(_arg: pg_sys::Datum) {
             // SAFETY: reloads the configuration file, as every process does on SIGHUP.
             unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
         }
-        if SEAL_INTERVAL.get() == 0 {
+        // A vault's seals arrive from its source.
+        if SEAL_INTERVAL.get() == 0 || crate::gucs::vault_mode() {
             continue;
         }
         call("seal_audit_events");

@@ -285,8 +285,8 @@ async fn the_monitor_fails_over_to_the_secondary_which_seals_on_and_keeps_every_
     eprintln!("the monitor failed over to node2 in {took} s");
     let acknowledged = acknowledged_all_kept(logging, &secondary).await;
 
-    // The sealer, which exits with an error while the promoted server is read-only, is started
-    // again every 10 s: it runs and seals what is logged from now on, on the same tree.
+    // The sealer, which waited while the promoted server was read-only, seals what is logged
+    // from now on, on the same tree.
     secondary
         .batch_execute(
             "SELECT count(audit_log('auth.logout', '{}', '{}')) FROM generate_series(1, 5)",
