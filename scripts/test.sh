@@ -26,6 +26,7 @@ cargo test -p auditlog-core -p auditlog-shim 2>&1 | tee -a "$log"
 # target/releases.
 scripts/release-lib.sh 0.1.0 4d3d0e0d24369532d2afebbc3e399d6e36e3559d
 scripts/release-lib.sh 0.2.0 f2f29b887a5b84ac23159a59dfedbacfd33ccea7
+scripts/release-lib.sh 0.3.0 9184d2fe84a212072d931ac93f0b6a5b2f4a463d
 
 # pg_cron and the background sealer need preloading; both work in the postgres database.
 scripts/pgcluster.sh start "$dir" "$port" "shared_preload_libraries = 'pg_cron,auditlog'" \

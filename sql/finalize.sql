@@ -21,7 +21,7 @@ BEGIN
                              'field_access_audit', 'correlation_rollup',
                              'audit_log_integrity', 'compliance_report_cache', 'audit_alerts',
                              'unsealed_events', 'event_positions', 'tree_tiles', 'verification_runs', 'checkpoints',
-                             'signed_checkpoints', 'log_origin']
+                             'signed_checkpoints', 'log_origin', 'vault_checked']
     LOOP
         EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE OR DELETE OR TRUNCATE ON audit.%I
                         FOR EACH STATEMENT EXECUTE FUNCTION audit.refuse_change()', t || '_append_only', t);
@@ -129,6 +129,9 @@ ALTER TABLE audit.checkpoints OWNER TO auditlog_owner;
 ALTER TABLE audit.tree_tiles OWNER TO auditlog_owner;
 ALTER TABLE audit.signed_checkpoints OWNER TO auditlog_owner;
 ALTER TABLE audit.log_origin OWNER TO auditlog_owner;
+ALTER TABLE audit.vault_checked OWNER TO auditlog_owner;
+ALTER VIEW audit.vault_status OWNER TO auditlog_owner;
+ALTER FUNCTION audit.check_received_seals() OWNER TO auditlog_owner;
 ALTER FUNCTION audit_log(text, jsonb, jsonb) OWNER TO auditlog_owner;
 -- Their kept statements run against the partitioned audit_events: generic plans (partitions
 -- pruned at run time) spare planning every call, which custom plans would repeat.
@@ -182,6 +185,7 @@ GRANT EXECUTE ON PROCEDURE verify_recent(interval) TO audit_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA audit TO audit_reader;
 GRANT EXECUTE ON FUNCTION audit.event_integrity_hash(audit.audit_events) TO audit_reader;
 GRANT EXECUTE ON FUNCTION audit.compute_event_hash TO audit_reader;
+GRANT EXECUTE ON FUNCTION audit.vault_break() TO audit_reader;
 REVOKE ALL ON FUNCTION audit_correlation_events(text), find_related_correlations(text, integer),
     correlation_tree(text), analyze_correlation_flow(text), get_audit_statistics(date, date),
     acknowledge_audit_alert(text, bigint, text), resolve_audit_alert(text, bigint, text),
@@ -209,6 +213,7 @@ SELECT pg_catalog.pg_extension_config_dump('audit.checkpoints', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.tree_tiles', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.signed_checkpoints', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.log_origin', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.vault_checked', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.compliance_report_cache', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.audit_alerts', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.event_types', 'WHERE NOT builtin');
@@ -219,14 +224,17 @@ SELECT pg_catalog.pg_extension_config_dump('audit.detection_rules', 'WHERE NOT b
 -- the restore of a dump (pg_dump's scripts run with row_security = off), which brings its own:
 -- made here, they would collide with them.
 SELECT audit_maintain_partitions() WHERE current_setting('row_security') <> 'off';
--- Likewise the log's origin: a restore brings the original's.
-INSERT INTO audit.log_origin (origin) SELECT audit.default_log_origin() WHERE current_setting('row_security') <> 'off';
+-- Likewise the log's origin: a restore brings the original's, and a vault its source's.
+INSERT INTO audit.log_origin (origin) SELECT audit.default_log_origin()
+ WHERE current_setting('row_security') <> 'off' AND NOT current_setting('auditlog.vault_mode', true)::boolean IS TRUE;
 
 -- What the preload adds, said where it is missing (or seals another database). A WARNING: an
--- extension script's NOTICEs never reach the client.
+-- extension script's NOTICEs never reach the client. A vault seals nothing.
 DO $$
 BEGIN
-    IF current_setting('shared_preload_libraries') !~ '(^|[\s,"/])auditlog("|\s*(,|$))' THEN
+    IF current_setting('auditlog.vault_mode', true)::boolean IS TRUE THEN
+        RETURN;
+    ELSIF current_setting('shared_preload_libraries') !~ '(^|[\s,"/])auditlog("|\s*(,|$))' THEN
         RAISE WARNING 'auditlog is not in shared_preload_libraries: nothing seals new events in the background, and nothing makes partitions ahead once these run out'
             USING HINT = format('Add auditlog to shared_preload_libraries with auditlog.seal_database = %L and restart, or schedule SELECT seal_audit_events() and SELECT audit_maintain_partitions() (pg_cron lines in the README).', current_database());
     ELSIF current_setting('auditlog.seal_database', true) IS DISTINCT FROM current_database() THEN

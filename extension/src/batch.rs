@@ -36,6 +36,7 @@ fn audit_log_batch(
         name!(error, Option<String>),
     ),
 > {
+    crate::vault::audit::refuse_local_write("audit_log_batch");
     let now_us = store::now_us();
     let settings = gucs::settings();
     let mut outcomes: Vec<Outcome> = Vec::new();

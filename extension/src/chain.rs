@@ -39,6 +39,42 @@ pub fn read(row: &SpiHeapTupleData<'_>) -> SpiResult<StoredBatch> {
     })
 }
 
+/// A batch record as a trigger receives it (the row is not in the table yet).
+pub fn from_tuple(
+    row: &PgHeapTuple<'_, AllocatedByPostgres>,
+) -> Result<StoredBatch, pgrx::datum::TryFromDatumError> {
+    let ts = |name| -> Result<i64, pgrx::datum::TryFromDatumError> {
+        Ok(row
+            .get_by_name::<TimestampWithTimeZone>(name)?
+            .map(pg_to_unix_us)
+            .unwrap_or_default())
+    };
+    let text = |name| -> Result<String, pgrx::datum::TryFromDatumError> {
+        Ok(row.get_by_name::<String>(name)?.unwrap_or_default())
+    };
+    Ok(StoredBatch {
+        batch: Batch {
+            batch_id: row.get_by_name::<i64>("id")?.unwrap_or_default(),
+            prev_batch_hash: text("prev_batch_hash")?,
+            merkle_root: text("merkle_root")?,
+            first_position: row
+                .get_by_name::<i64>("first_position")?
+                .unwrap_or_default(),
+            last_position: row.get_by_name::<i64>("last_position")?.unwrap_or_default(),
+            event_count: row
+                .get_by_name::<i32>("event_count")?
+                .unwrap_or_default()
+                .into(),
+            batch_start_us: ts("batch_start_time")?,
+            batch_end_us: ts("batch_end_time")?,
+            created_at_us: ts("created_at")?,
+            seal_version: row.get_by_name::<i16>("seal_version")?.unwrap_or_default(),
+            tree_root: text("tree_root")?,
+        },
+        batch_hash: text("batch_hash")?,
+    })
+}
+
 /// The newest batch, if any.
 pub fn last(client: &SpiClient<'_>) -> SpiResult<Option<StoredBatch>> {
     let q =

@@ -35,6 +35,7 @@ pub static PARTITION_PERIOD: GucSetting<Option<CString>> =
 pub static PARTITIONS_AHEAD: GucSetting<i32> = GucSetting::<i32>::new(3);
 pub static ALERT_FOLD_WINDOW: GucSetting<i32> = GucSetting::<i32>::new(600);
 pub static LOG_ORIGIN: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static VAULT_MODE: GucSetting<bool> = GucSetting::<bool>::new(false);
 
 /// The periods a partition of audit.audit_events may span (date_trunc's names).
 pub const PARTITION_PERIODS: [&str; 5] = ["day", "week", "month", "quarter", "year"];
@@ -227,6 +228,14 @@ pub fn init() {
             Ok(())
         }
     );
+    GucRegistry::define_bool_guc(
+        c"auditlog.vault_mode",
+        c"This database is an audit vault: it only receives another database's log.",
+        c"Events, seals and checkpoint copies arrive by logical replication and each seal is verified as it lands; nothing seals or logs here (see docs/scaling.md).",
+        &VAULT_MODE,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
     checked_string_guc!(
         c"auditlog.log_origin",
         c"The log's name on its checkpoints (c2sp.org/tlog-checkpoint origin line).",
@@ -243,6 +252,11 @@ pub fn init() {
 /// `auditlog.log_origin`, when set.
 pub fn log_origin() -> Option<String> {
     Some(text(&LOG_ORIGIN)).filter(|s| !s.is_empty())
+}
+
+/// `auditlog.vault_mode`.
+pub fn vault_mode() -> bool {
+    VAULT_MODE.get()
 }
 
 pub fn partition_period() -> String {

@@ -31,6 +31,7 @@ mod store;
 mod taxonomy;
 mod tree;
 mod triggers;
+mod vault;
 mod verify;
 mod windows;
 

@@ -28,6 +28,7 @@ fn audit_log(
             user_context: pgrx::fcinfo::pg_getarg_datum(fcinfo, 2),
         }
     };
+    crate::vault::audit::refuse_local_write("audit_log");
     let now_us = store::now_us();
     let incoming = Incoming {
         event_id: uuid::Uuid::now_v7(),

@@ -209,6 +209,7 @@ fn audit_maintain_partitions() -> i32 {
 #[pg_extern(volatile, security_definer)]
 #[search_path(audit, pg_catalog, pg_temp)]
 fn archive_audit_logs(p_archive_before_days: default!(i32, 365)) -> i32 {
+    crate::vault::audit::refuse_local_write("archive_audit_logs");
     if p_archive_before_days < 0 {
         error!("archive_audit_logs: p_archive_before_days must not be negative");
     }

@@ -169,6 +169,7 @@ fn reason_given(reason: &str) -> &str {
 #[pg_extern(volatile, security_definer)]
 #[search_path(audit, pg_catalog, pg_temp)]
 fn redact_audit_event(p_event_id: Uuid, p_reason: &str) -> i32 {
+    crate::vault::audit::refuse_local_write("redact_audit_event");
     let reason = reason_given(p_reason);
     Spi::connect_mut(|client| {
         let known: Option<bool> = client
@@ -200,6 +201,7 @@ fn redact_audit_event(p_event_id: Uuid, p_reason: &str) -> i32 {
 #[pg_extern(volatile, security_definer)]
 #[search_path(audit, pg_catalog, pg_temp)]
 fn redact_user_audit_events(p_user_id: i64, p_reason: &str) -> i32 {
+    crate::vault::audit::refuse_local_write("redact_user_audit_events");
     let reason = reason_given(p_reason);
     Spi::connect_mut(|client| {
         let request =
@@ -222,6 +224,7 @@ fn redact_user_audit_events(p_user_id: i64, p_reason: &str) -> i32 {
 #[pg_extern(volatile, security_definer)]
 #[search_path(audit, pg_catalog, pg_temp)]
 fn purge_expired_audit_events() -> i32 {
+    crate::vault::audit::refuse_local_write("purge_expired_audit_events");
     Spi::connect_mut(|client| {
         let request = json!({"action": "retention purge"});
         redact(

@@ -31,6 +31,7 @@ const INSERT_BATCH: &str = "
 #[pg_extern(volatile, security_definer)]
 #[search_path(audit, pg_catalog, pg_temp)]
 pub fn seal_audit_events() -> i64 {
+    crate::vault::audit::refuse_local_write("seal_audit_events");
     Spi::connect_mut(|client| {
         // Run as a writing statement, so that every statement after it takes a fresh snapshot and
         // sees the batch that a seal holding the lock just before us committed.

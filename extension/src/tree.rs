@@ -208,6 +208,7 @@ fn audit_consistency_proof(p_old_size: i64, p_new_size: i64) -> Vec<Vec<u8>> {
 #[pg_extern(volatile, security_definer)]
 #[search_path(audit, pg_catalog, pg_temp)]
 fn audit_store_signed_checkpoint(p_note: &str) {
+    crate::vault::audit::refuse_local_write("audit_store_signed_checkpoint");
     let (origin, size, root) = auditlog_core::checkpoint::parse_note(p_note)
         .unwrap_or_else(|e| error!("audit_store_signed_checkpoint: {e}"));
     Spi::connect_mut(|client| {

@@ -2,7 +2,7 @@
 //! keeps the seed's boolean contract; both record each batch's status.
 
 use crate::internal::with_internal;
-use crate::{chain, store, tree};
+use crate::{chain, gucs, store, tree};
 use auditlog_core::redact::{digest, Record};
 use auditlog_core::seal::SealedLeaf;
 use auditlog_core::verify::{
@@ -90,7 +90,9 @@ fn sealed_row(r: pgrx::spi::SpiHeapTupleData<'_>) -> SpiResult<SealedRow> {
                 .ok_or_else(|| "a column is null".to_string()),
             classification_hash: chain::hash32(r.get(8)?),
             order_key: (ts, event_id),
-            redacted_hash: r.get::<String>(10)?,
+            // A vault receives redaction records but not the redactions (UPDATEs are not
+            // published): its rows are the sealed originals.
+            redacted_hash: r.get::<String>(10)?.filter(|_| !gucs::vault_mode()),
         })
     } else {
         None
@@ -99,10 +101,10 @@ fn sealed_row(r: pgrx::spi::SpiHeapTupleData<'_>) -> SpiResult<SealedRow> {
 }
 
 /// Records a batch's status, where the transaction may write: on a hot standby (or in a
-/// read-only transaction) verification answers without recording.
+/// read-only transaction) and in a vault, verification answers without recording.
 fn set_status(client: &mut SpiClient<'_>, batch_id: i64, ok: bool) -> SpiResult<()> {
     // SAFETY: reads of this backend's own state.
-    if unsafe { pg_sys::RecoveryInProgress() || pg_sys::XactReadOnly } {
+    if unsafe { pg_sys::RecoveryInProgress() || pg_sys::XactReadOnly } || gucs::vault_mode() {
         return Ok(());
     }
     let q = "UPDATE audit.audit_log_integrity SET verification_status = $2, verification_time = now() WHERE id = $1";
@@ -164,12 +166,21 @@ fn stored_tiles_match(
     Ok(tile_problems(expected, &tree::read_tiles(client, &keys)?))
 }
 
+/// What verification does with the tiles it rebuilds from the sealed leaves.
+pub enum Rebuilt<'a> {
+    /// Compares them with the stored ones, and records each batch's status.
+    Compare,
+    /// Hands them back to be stored: a vault receives the batches but builds its tree itself.
+    Keep(&'a mut Vec<auditlog_core::tree::Tile>),
+}
+
 /// Verifies `batches` (consecutive, oldest first; `prev` the one before the first) and the log's
-/// tree over them, and records each batch's status.
-fn verify_batches(
+/// tree over them.
+pub fn verify_batches(
     client: &mut SpiClient<'_>,
     prev: Option<StoredBatch>,
     batches: Vec<StoredBatch>,
+    mut rebuilt: Rebuilt<'_>,
 ) -> SpiResult<Vec<Problem>> {
     let (mut walk, mut problems) = (LogWalk::lost(), Vec::new());
     // Whether the stored tree could be read where it was last needed: its damage is named once.
@@ -188,16 +199,24 @@ fn verify_batches(
             walk = w;
         }
         let mut found = verify_batch(prev.as_ref(), &b, &rows(client, &b)?, &mut walk);
-        for mut p in stored_tiles_match(client, &std::mem::take(&mut walk.full))? {
-            p.batch_id = Some(b.batch.batch_id);
-            found.push(p);
+        match &mut rebuilt {
+            Rebuilt::Compare => {
+                for mut p in stored_tiles_match(client, &std::mem::take(&mut walk.full))? {
+                    p.batch_id = Some(b.batch.batch_id);
+                    found.push(p);
+                }
+                set_status(client, b.batch.batch_id, found.is_empty())?;
+            }
+            Rebuilt::Keep(tiles) => tiles.append(&mut walk.full),
         }
-        set_status(client, b.batch.batch_id, found.is_empty())?;
         problems.extend(found);
         prev = Some(b);
     }
     if let Some(f) = walk.frontier() {
-        problems.extend(stored_tiles_match(client, &f.partial_tiles())?);
+        match rebuilt {
+            Rebuilt::Compare => problems.extend(stored_tiles_match(client, &f.partial_tiles())?),
+            Rebuilt::Keep(tiles) => tiles.extend(f.partial_tiles()),
+        }
     }
     Ok(problems)
 }
@@ -427,7 +446,7 @@ fn verify_batch_ids(client: &mut SpiClient<'_>, ids: &[i64]) -> SpiResult<Vec<Pr
             None
         };
         let batches = chain::range(client, first, Some(last))?;
-        problems.extend(verify_batches(client, prev, batches)?);
+        problems.extend(verify_batches(client, prev, batches, Rebuilt::Compare)?);
         i = j + 1;
     }
     Ok(problems)
@@ -515,7 +534,7 @@ fn verify_audit_chain(
             .or(prev.as_ref())
             .map(|b| b.batch.last_position);
         let whole_tail = p_to_batch.is_none();
-        let mut problems = verify_batches(client, prev, batches)?;
+        let mut problems = verify_batches(client, prev, batches, Rebuilt::Compare)?;
         if whole_tail {
             problems.extend(unaccounted(
                 client,

@@ -16,4 +16,5 @@ pub mod serve;
 pub mod signed_checkpoint;
 pub mod spool;
 pub mod tlog_proof;
+pub mod vault_status;
 pub mod witness;

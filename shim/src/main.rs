@@ -7,7 +7,7 @@
 //! an event is in the log without the database.
 
 use anyhow::{Context, Result};
-use auditlog_shim::{anchor, report, send, serve, witness};
+use auditlog_shim::{anchor, report, send, serve, vault_status, witness};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -131,6 +131,16 @@ enum Command {
     /// DBAs do not control, and it cosigns a log's checkpoint only if it extends the last one it
     /// cosigned, so the log cannot show a rewritten or forked history to some and not to others.
     Witness(witness::WitnessArgs),
+    /// Per source of an audit vault: receiving or stopped, how far behind its source, verified
+    /// up to which tree size, and any break. Exits 1 on a break or a stopped subscription.
+    VaultStatus {
+        /// A vault database (one per source); repeatable.
+        #[arg(long, required = true)]
+        vault: Vec<String>,
+        /// The source of the --vault given in the same place, asked for its tree size.
+        #[arg(long)]
+        source: Vec<String>,
+    },
 }
 
 #[tokio::main]
@@ -202,6 +212,32 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::Witness(args) => witness::serve(args).await,
+        Command::VaultStatus { vault, source } => {
+            anyhow::ensure!(
+                source.len() <= vault.len(),
+                "each --source names the source of the --vault in the same place"
+            );
+            let mut vaults = Vec::new();
+            for v in vault {
+                let c = connect(&v).await.with_context(|| format!("vault {v}"))?;
+                vaults.push((v, c));
+            }
+            // A source that cannot be reached is reported, not fatal: the vault still answers.
+            let mut sources = Vec::new();
+            for s in &source {
+                sources.push(match connect(s).await {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        println!("source {s} cannot be reached: {e:#}");
+                        None
+                    }
+                });
+            }
+            if vault_status::report(&vaults, &sources).await? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
     }
 }
 

@@ -1,6 +1,7 @@
-//! Upgrades: a 0.1.0 database with sealed events, and a 0.2.0 one with a chain, a checkpoint and
-//! an archived partition, updated with ALTER EXTENSION, keep every event and a chain that
-//! verifies, and get the log's tree built from their sealed leaves; and their schema is the
+//! Upgrades: a 0.1.0 database with sealed events, a 0.2.0 one with a chain, a checkpoint and an
+//! archived partition, and a 0.3.0 one with a tree and a signed checkpoint, updated with ALTER
+//! EXTENSION, keep every event and a chain that verifies, and get the log's tree built from their
+//! sealed leaves (0.3.0's is kept as it is); and their schema is the
 //! schema a fresh install of the current version makes (this is how CI notices an upgrade
 //! script that disagrees with the generated schema).
 
@@ -330,6 +331,64 @@ async fn a_0_2_0_database_updates_with_its_tree_built_from_the_sealed_leaves() {
         .await
         .unwrap();
     assert_eq!(verify_kinds(&empty).await, ["ok"]);
+
+    assert_same_schema_as_fresh(&admin, &cluster, &db).await;
+}
+
+/// 0.3.0 (its own build) with sealed batches and a C2SP checkpoint: the update keeps the tree as
+/// it is (the checkpoint still verifies and the next one extends it), and the database can now
+/// be a vault's source (vault_status exists, the seal trigger lets its own sealer through).
+#[tokio::test]
+async fn a_0_3_0_database_updates_keeping_its_tree_and_checkpoints() {
+    let cluster = Cluster::start("test-upgrade-0.3.0", 55439);
+    let admin = connect_dsn(&cluster.dsn("postgres")).await;
+    recreate_db(&admin, "upgrade_from_0_3_0").await;
+    let dsn = cluster.dsn("upgrade_from_0_3_0");
+    let db = connect_dsn(&dsn).await;
+    db.batch_execute(
+        "CREATE EXTENSION auditlog VERSION '0.3.0';
+         SELECT count(audit_log('auth.login.success', jsonb_build_object('n', i), '{\"user_id\": 7}')) FROM generate_series(1, 300) i;
+         SELECT seal_audit_events();
+         SELECT count(audit_log('auth.logout', '{}', '{}')) FROM generate_series(1, 5);
+         SELECT seal_audit_events();",
+    )
+    .await
+    .unwrap();
+    let dir = std::env::temp_dir().join("auditlog_it_upgrade_0_3_0");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("log");
+    let (k, cps) = (key.to_str().unwrap(), dir.join("checkpoints"));
+    let c = cps.to_str().unwrap();
+    shim_at(&dsn, &["keygen", "--out", k, "--name", "upgrade-0.3.0"]).unwrap();
+    let (skey, vkey) = (key.with_extension("key"), key.with_extension("vkey"));
+    let (s, v) = (skey.to_str().unwrap(), vkey.to_str().unwrap());
+    shim_at(&dsn, &["checkpoint", "--key", s, "--dir", c]).unwrap();
+    let head = "SELECT tree_size, root_hash FROM audit_tree_head()";
+    let before = db.query_one(head, &[]).await.unwrap();
+    let before: (i64, Vec<u8>) = (before.get(0), before.get(1));
+    drop(db);
+
+    let db = connect_dsn(&dsn).await;
+    db.batch_execute("ALTER EXTENSION auditlog UPDATE")
+        .await
+        .unwrap();
+    let after = db.query_one(head, &[]).await.unwrap();
+    assert_eq!(before, (after.get(0), after.get(1)), "the tree is kept");
+    assert_eq!(verify_kinds(&db).await, ["ok"]);
+    db.batch_execute("SELECT audit_log('auth.logout', '{}', '{}'); SELECT seal_audit_events();")
+        .await
+        .unwrap();
+    shim_at(&dsn, &["checkpoint", "--key", s, "--dir", c]).unwrap();
+    let out = shim_at(&dsn, &["verify", "--dir", c, "--pubkey", v]).unwrap();
+    assert!(out.contains("all checkpoints verify"), "{out}");
+    assert_eq!(verify_kinds(&db).await, ["ok"]);
+    let subscriptions: i64 = db
+        .query_one("SELECT count(*) FROM audit.vault_status", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(subscriptions, 0, "not a vault");
 
     assert_same_schema_as_fresh(&admin, &cluster, &db).await;
 }
