@@ -7,8 +7,10 @@ PGRX_VERSION=0.18.0
 PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 # golang-go and golang-golang-x-mod-dev: Go's sumdb/note and sumdb/tlog, the implementation we did
 # not write that the tests check our checkpoints, cosignatures and proofs with (tests/interop).
+# postgresql-15-plproxy: the router of sharded ingest (sql/router.sql, tests/tests/shards.rs).
 DEB_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-15-cron postgresql-15-pgaudit
-              libclang-dev clang sudo pkg-config curl chromium golang-go golang-golang-x-mod-dev)
+              libclang-dev clang sudo pkg-config curl chromium golang-go golang-golang-x-mod-dev
+              postgresql-15-plproxy)
 
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
