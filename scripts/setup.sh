@@ -9,9 +9,10 @@ PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 # not write that the tests check our checkpoints, cosignatures and proofs with (tests/interop).
 # postgresql-15-auto-failover: pg_auto_failover's monitor and keepers (pg_autoctl), the failover
 # manager tests/tests/auto_failover.rs runs auditlog under.
+# postgresql-15-plproxy: the router of sharded ingest (sql/router.sql, tests/tests/shards.rs).
 DEB_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-15-cron postgresql-15-pgaudit
               libclang-dev clang sudo pkg-config curl chromium golang-go golang-golang-x-mod-dev
-              postgresql-15-auto-failover)
+              postgresql-15-auto-failover postgresql-15-plproxy)
 
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use tlog_tiles::Hash;
 use tokio_postgres::Client;
 
-fn read_text(path: &Path) -> Result<String> {
+pub(crate) fn read_text(path: &Path) -> Result<String> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     Ok(text.trim().to_owned())
@@ -69,7 +69,7 @@ fn hash(bytes: Vec<u8>) -> Result<Hash> {
     })?))
 }
 
-async fn tree_head(db: &Client) -> Result<Head> {
+pub(crate) async fn tree_head(db: &Client) -> Result<Head> {
     let row = db
         .query_one(
             "SELECT origin, tree_size, root_hash FROM audit_tree_head()",
@@ -100,7 +100,7 @@ async fn consistency_proof(db: &Client, old: u64, new: u64) -> Result<Vec<Hash>>
 
 /// Whether `new` extends `old`, by the database's consistency proof (`new` must not be beyond
 /// its tree).
-async fn extends(db: &Client, old: &Head, new: &Head) -> Result<Result<(), Break>> {
+pub(crate) async fn extends(db: &Client, old: &Head, new: &Head) -> Result<Result<(), Break>> {
     let proof = if old.size < new.size && old.origin == new.origin {
         consistency_proof(db, old.size, new.size).await?
     } else {
@@ -110,7 +110,12 @@ async fn extends(db: &Client, old: &Head, new: &Head) -> Result<Result<(), Break
 }
 
 /// The problem, if the database's tree `now` does not extend `signed`, from checkpoint `name`.
-async fn held(db: &Client, name: &str, signed: &Head, now: &Head) -> Result<Option<String>> {
+pub(crate) async fn held(
+    db: &Client,
+    name: &str,
+    signed: &Head,
+    now: &Head,
+) -> Result<Option<String>> {
     Ok(extends(db, signed, now).await?.err().map(|b| match b {
         Break::OtherLog => format!(
             "{name}: it signed the log {:?}, but the database's log is {:?}",
@@ -400,7 +405,7 @@ pub struct Keys {
 
 impl Keys {
     /// The log's Ed25519 key, from its .vkey or a 0.2.0 .pub (hex), and the .vkey if it is one.
-    fn log(&self) -> Result<(VerifyingKey, Option<String>)> {
+    pub(crate) fn log(&self) -> Result<(VerifyingKey, Option<String>)> {
         let text = read_text(&self.pubkey)?;
         let at = || self.pubkey.display().to_string();
         if text.contains('+') {
@@ -412,7 +417,7 @@ impl Keys {
     }
 
     /// What notes are checked with, given the log's .vkey.
-    fn trust(&self, vkey: Option<&str>) -> Result<Trust> {
+    pub(crate) fn trust(&self, vkey: Option<&str>) -> Result<Trust> {
         let vkey = vkey.with_context(|| {
             format!(
                 "{} is a 0.2.0 key: notes verify with a .vkey (keygen --from makes one for the same key)",
@@ -464,6 +469,13 @@ pub async fn verify(db: &Client, dir: &Path, keys: &Keys) -> Result<Vec<String>>
         problems.extend(files.gaps());
         problems.extend(verify_notes(db, &files.notes, &trust).await?);
     }
+    problems.extend(chain_problems(db, "database").await?);
+    Ok(problems)
+}
+
+/// What `verify_audit_chain()` finds wrong in the database, each named after `name`.
+pub(crate) async fn chain_problems(db: &Client, name: &str) -> Result<Vec<String>> {
+    let mut problems = Vec::new();
     for row in db
         .query(
             "SELECT kind, batch_id, position, detail FROM verify_audit_chain()",
@@ -475,7 +487,7 @@ pub async fn verify(db: &Client, dir: &Path, keys: &Keys) -> Result<Vec<String>>
         if kind != "ok" {
             let (batch, position): (Option<i64>, Option<i64>) = (row.get(1), row.get(2));
             problems.push(format!(
-                "database: {kind} (batch {batch:?}, position {position:?}): {}",
+                "{name}: {kind} (batch {batch:?}, position {position:?}): {}",
                 row.get::<_, String>(3)
             ));
         }

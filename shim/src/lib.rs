@@ -13,6 +13,7 @@ pub mod ndjson;
 pub mod report;
 pub mod send;
 pub mod serve;
+pub mod shards;
 pub mod signed_checkpoint;
 pub mod spool;
 pub mod tlog_proof;

@@ -7,7 +7,7 @@
 //! an event is in the log without the database.
 
 use anyhow::{Context, Result};
-use auditlog_shim::{anchor, report, send, serve, vault_status, witness};
+use auditlog_shim::{anchor, report, send, serve, shards, vault_status, witness};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -98,6 +98,12 @@ enum Command {
         /// signed, so that a failover to it never loses a signed checkpoint. Repeatable.
         #[arg(long, value_name = "URL")]
         replica: Vec<String>,
+        /// A shard of sharded ingest (connection string). Repeat for each, in partition order:
+        /// signs one combined checkpoint over every shard's head (named after the key) instead
+        /// of the log of --database-url; every shard must answer and extend its head in the
+        /// newest combined checkpoint in DIR, or nothing is written (docs/scaling.md).
+        #[arg(long, value_name = "URL", conflicts_with_all = ["witness", "replica"])]
+        shard: Vec<String>,
     },
     /// Checks every checkpoint in DIR (signatures, cosignatures, sequence, each extending the one
     /// before) and that the database still holds exactly the history each one signed; names
@@ -107,6 +113,10 @@ enum Command {
         dir: PathBuf,
         #[command(flatten)]
         keys: anchor::Keys,
+        /// A shard (connection string): DIR holds combined checkpoints, and each shard given is
+        /// checked against them. Repeat for each shard.
+        #[arg(long, value_name = "URL")]
+        shard: Vec<String>,
     },
     /// Prints a c2sp.org/tlog-proof that the event is in the log: its leaf, its inclusion proof
     /// and the newest checkpoint in DIR.
@@ -181,7 +191,12 @@ async fn main() -> Result<()> {
             dir,
             witness,
             replica,
+            shard,
         } => {
+            if !shard.is_empty() {
+                let shards = connect_shards(&shard, "no combined checkpoint written").await?;
+                return shards::checkpoint(&key, &dir, &shards).await;
+            }
             let mut replicas = Vec::new();
             for r in &replica {
                 let c = connect(r).await.with_context(|| {
@@ -191,8 +206,13 @@ async fn main() -> Result<()> {
             }
             anchor::checkpoint(&connect(url).await?, &key, &dir, &witness, &replicas).await
         }
-        Command::Verify { dir, keys } => {
-            let problems = anchor::verify(&connect(url).await?, &dir, &keys).await?;
+        Command::Verify { dir, keys, shard } => {
+            let problems = if shard.is_empty() {
+                anchor::verify(&connect(url).await?, &dir, &keys).await?
+            } else {
+                let shards = connect_shards(&shard, "not verified").await?;
+                shards::verify(&dir, &keys, &shards).await?
+            };
             if problems.is_empty() {
                 println!("all checkpoints verify, and the database holds the history they signed");
                 return Ok(());
@@ -239,6 +259,21 @@ async fn main() -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// A connection to every shard, or an error naming the first that does not answer.
+async fn connect_shards<'a>(
+    urls: &'a [String],
+    consequence: &str,
+) -> Result<Vec<(&'a str, tokio_postgres::Client)>> {
+    let mut shards = Vec::new();
+    for u in urls {
+        let c = connect(u)
+            .await
+            .with_context(|| format!("shard {u} cannot be reached: {consequence}"))?;
+        shards.push((u.as_str(), c));
+    }
+    Ok(shards)
 }
 
 /// Connects, and prints the server's notices (audit_log()'s warnings about malformed context
