@@ -301,6 +301,17 @@ SELECT s.subname AS subscription,
                       ORDER BY batch_id DESC LIMIT 1) c ON true
  WHERE s.subdbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database());
 
+-- A vault receives a source's archived events as rows of the archive: they land here.
+CREATE TABLE audit.audit_events_archive_default PARTITION OF audit.audit_events_archive DEFAULT;
+SELECT audit.index_event_partition('audit.audit_events_archive_default');
+CREATE TRIGGER audit_events_archive_default_append_only BEFORE UPDATE OR DELETE OR TRUNCATE
+    ON audit.audit_events_archive_default FOR EACH STATEMENT EXECUTE FUNCTION audit.refuse_change();
+ALTER TABLE audit.audit_events_archive_default ENABLE ALWAYS TRIGGER audit_events_archive_default_append_only;
+ALTER TABLE audit.audit_events_archive_default OWNER TO auditlog_owner;
+REVOKE ALL ON audit.audit_events_archive_default FROM PUBLIC;
+GRANT SELECT ON audit.audit_events_archive_default TO audit_reader;
+SELECT pg_catalog.pg_extension_config_dump('audit.audit_events_archive_default', '');
+
 -- Append-only, owned, private and dumped, as finalize.sql makes every audit table.
 CREATE TRIGGER vault_checked_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit.vault_checked
     FOR EACH STATEMENT EXECUTE FUNCTION audit.refuse_change();

@@ -17,7 +17,8 @@ DO $$
 DECLARE
     t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['audit_events', 'audit_events_default', 'audit_events_archive', 'event_ids', 'redactions',
+    FOREACH t IN ARRAY ARRAY['audit_events', 'audit_events_default', 'audit_events_archive',
+                             'audit_events_archive_default', 'event_ids', 'redactions',
                              'field_access_audit', 'correlation_rollup',
                              'audit_log_integrity', 'compliance_report_cache', 'audit_alerts',
                              'unsealed_events', 'event_positions', 'tree_tiles', 'verification_runs', 'checkpoints',
@@ -113,6 +114,7 @@ ALTER TABLE audit.detection_rules OWNER TO auditlog_owner;
 ALTER TABLE audit.audit_events OWNER TO auditlog_owner;
 ALTER TABLE audit.audit_events_default OWNER TO auditlog_owner;
 ALTER TABLE audit.audit_events_archive OWNER TO auditlog_owner;
+ALTER TABLE audit.audit_events_archive_default OWNER TO auditlog_owner;
 ALTER TABLE audit.event_ids OWNER TO auditlog_owner;
 ALTER TABLE audit.redactions OWNER TO auditlog_owner;
 ALTER VIEW audit.all_events OWNER TO auditlog_owner;
@@ -200,6 +202,7 @@ GRANT EXECUTE ON FUNCTION audit_correlation_events(text), find_related_correlati
 -- are not part of the extension and are dumped whole, as any table.
 SELECT pg_catalog.pg_extension_config_dump('audit.correlation_rollup', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.audit_events_default', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.audit_events_archive_default', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.event_ids', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.redactions', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.field_access_audit', '');

@@ -161,6 +161,10 @@ CREATE TABLE audit.event_ids (
 -- attached here, indexes and all. Verification reads both.
 CREATE TABLE audit.audit_events_archive (LIKE audit.audit_events)
     PARTITION BY RANGE ("timestamp");
+-- A vault (vault.sql) receives a source's archived events as rows of the archive itself: they
+-- land here. A source's archive_audit_logs() attaches whole partitions and leaves it empty.
+CREATE TABLE audit.audit_events_archive_default PARTITION OF audit.audit_events_archive DEFAULT;
+SELECT audit.index_event_partition('audit.audit_events_archive_default');
 
 -- Every redaction (redact_audit_event(), redact_user_audit_events(), purge_expired_audit_events()):
 -- the event keeps its sealed integrity_hash; redacted_hash is the hash of what is left. The

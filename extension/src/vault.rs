@@ -90,6 +90,12 @@ pub mod audit {
     /// yet), stores the tree they extend, and records how far the vault is verified. Returns that
     /// tree size.
     fn check(client: &mut SpiClient<'_>, incoming: Option<StoredBatch>) -> SpiResult<i64> {
+        // One check at a time: the trigger and check_received_seals() both extend the tiles.
+        client.update(
+            "SELECT pg_advisory_xact_lock($1)",
+            None,
+            &[crate::seal::SEAL_LOCK.into()],
+        )?;
         let q =
             "SELECT batch_id, tree_size FROM audit.vault_checked ORDER BY batch_id DESC LIMIT 1";
         let checked = client
@@ -119,6 +125,14 @@ pub mod audit {
             return Ok(checked_size);
         };
         let first_position = batches[0].batch.first_position;
+        // The log from its first batch, or nothing: a vault that lacks the start cannot check a
+        // link or a tree root.
+        if last_id == 0 && batches[0].batch.batch_id != 1 {
+            refuse(format!(
+                "the vault does not hold the source's log from its first batch (batch {} is the first it has): subscribe with copy_data = true",
+                batches[0].batch.batch_id
+            ));
+        }
         let mut tiles = Vec::new();
         let problems = verify_batches(client, prev, batches, Rebuilt::Keep(&mut tiles))?;
         if !problems.is_empty() {
@@ -156,6 +170,15 @@ pub mod audit {
         Ok(tree_size)
     }
 
+    /// A restore of pg_dump's (which runs with row_security off): it brings seals before their
+    /// positions, and the vault's record of what it verified with them.
+    fn restoring() -> bool {
+        Spi::get_one::<String>("SELECT current_setting('row_security')")
+            .ok()
+            .flatten()
+            .is_some_and(|v| v == "off")
+    }
+
     /// BEFORE INSERT ON audit.audit_log_integrity FOR EACH ROW, `ENABLE ALWAYS`: verifies a seal
     /// that arrives by replication, or any seal in a vault. The source's own sealer is not
     /// checked here (it verifies what it writes).
@@ -169,7 +192,7 @@ pub mod audit {
             pgrx::pg_sys::SessionReplicationRole
                 == pgrx::pg_sys::SESSION_REPLICATION_ROLE_REPLICA as i32
         };
-        if !(replicated || gucs::vault_mode()) {
+        if !(replicated || gucs::vault_mode()) || restoring() {
             return Ok(Some(new));
         }
         let incoming = chain::from_tuple(&new)
@@ -208,7 +231,12 @@ pub mod audit {
                 "check_received_seals: this database is not an audit vault (auditlog.vault_mode)"
             );
         }
-        Spi::connect_mut(|client| check(client, None))
-            .unwrap_or_else(|e| error!("check_received_seals: {e}"))
+        Spi::connect_mut(|client| {
+            if !synchronized(client)? {
+                error!("check_received_seals: the subscription's initial copy is not done yet (see pg_subscription_rel)");
+            }
+            check(client, None)
+        })
+        .unwrap_or_else(|e| error!("check_received_seals: {e}"))
     }
 }

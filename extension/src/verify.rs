@@ -90,9 +90,7 @@ fn sealed_row(r: pgrx::spi::SpiHeapTupleData<'_>) -> SpiResult<SealedRow> {
                 .ok_or_else(|| "a column is null".to_string()),
             classification_hash: chain::hash32(r.get(8)?),
             order_key: (ts, event_id),
-            // A vault receives redaction records but not the redactions (UPDATEs are not
-            // published): its rows are the sealed originals.
-            redacted_hash: r.get::<String>(10)?.filter(|_| !gucs::vault_mode()),
+            redacted_hash: r.get::<String>(10)?,
         })
     } else {
         None

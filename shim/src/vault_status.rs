@@ -83,7 +83,15 @@ pub fn describe(s: &Subscription, source_size: Option<i64>) -> (String, bool) {
     if let Some(at) = &s.last_received_at {
         line.push_str(&format!("; last message {at}"));
     }
-    let mut broken = !s.enabled || s.apply_errors > 0 && !s.receiving;
+    // Every seal is verified in the transaction that lands it: what is held but not verified
+    // came by the initial copy and waits for check_received_seals(), or bypassed the check.
+    if s.held_size > s.verified_size {
+        line.push_str(&format!(
+            "; UNVERIFIED: {} sealed events held but not verified (SELECT audit.check_received_seals())",
+            s.held_size - s.verified_size
+        ));
+    }
+    let mut broken = !s.enabled || s.held_size > s.verified_size;
     if let Some(why) = &s.last_break {
         line.push_str(&format!("; BREAK: {why}"));
         broken = true;
@@ -159,6 +167,13 @@ mod tests {
         let (line, broken) = describe(&healthy(), Some(25));
         assert!(line.contains("15 sealed events behind"), "{line}");
         assert!(!broken);
+        let unverified = Subscription {
+            verified_size: 6,
+            ..healthy()
+        };
+        let (line, broken) = describe(&unverified, Some(10));
+        assert!(line.contains("UNVERIFIED: 4"), "{line}");
+        assert!(broken);
         let (line, broken) = describe(&healthy(), Some(4));
         assert!(line.contains("source lost sealed events"), "{line}");
         assert!(broken);

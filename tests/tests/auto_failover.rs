@@ -117,12 +117,37 @@ impl Formation {
     fn kill(&mut self, node: &str) {
         let i = self.keepers.iter().position(|(n, _)| n == node).unwrap();
         let (_, mut child) = self.keepers.remove(i);
+        // The monitor's healthcheck worker does not exit when its postmaster dies (and keeps the
+        // logger alive): the server's children are killed too, found while they are its.
+        let children = std::fs::read_to_string(
+            std::path::Path::new(&self.pgdata(node)).join("postmaster.pid"),
+        )
+        .ok()
+        .and_then(|pid| pid.lines().next().map(str::to_owned))
+        .and_then(|pid| {
+            std::process::Command::new("pgrep")
+                .args(["-P", &pid])
+                .output()
+                .ok()
+        })
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
         assert!(std::process::Command::new("kill")
             .args(["-KILL", "--", &format!("-{}", child.id())])
             .status()
             .unwrap()
             .success());
         child.wait().unwrap();
+        for pid in children {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid])
+                .status();
+        }
     }
 
     fn dsn(&self, port: u16) -> String {

@@ -1,8 +1,9 @@
 //! A central audit vault on PostgreSQL's logical replication: two source clusters publish their
 //! logs insert-only, one vault cluster subscribes, one vault database per source, and verifies
 //! every seal as it lands. Tampering on a source (an edit, a delete, a dropped partition) breaks
-//! the source's own verification but never reaches the vault; a forged seal stops that source's
-//! subscription and is reported; a vault killed mid-load catches up with nothing lost or doubled.
+//! the source's own verification but never reaches the vault; a rewritten or forged seal stops
+//! that source's subscription and is reported; a vault killed mid-load catches up with nothing
+//! lost or doubled. History archived and redacted before the subscription arrives by its copy.
 
 mod common;
 use common::*;
@@ -13,7 +14,7 @@ use tokio_postgres::Client;
 const PUBLICATION: &str = "CREATE PUBLICATION auditlog_vault FOR TABLE
         audit.audit_events, audit.event_ids, audit.unsealed_events, audit.event_positions,
         audit.audit_log_integrity, audit.redactions, audit.signed_checkpoints, audit.checkpoints,
-        audit.log_origin
+        audit.log_origin, audit.audit_events_archive
     WITH (publish = 'insert', publish_via_partition_root = true)";
 
 const SOURCE_CONF: [&str; 4] = [
@@ -121,10 +122,25 @@ async fn a_vault_keeps_and_verifies_what_its_sources_sealed() {
             .batch_execute(&format!("CREATE EXTENSION auditlog; {PUBLICATION}"))
             .await
             .unwrap();
-        // Sealed before the vault subscribes: it arrives by the initial copy.
+        // Sealed, archived and redacted before the vault subscribes: it arrives by the initial
+        // copy, archived events as the archive's rows and redacted ones redacted.
+        source
+            .batch_execute(
+                r#"SELECT count(*) FROM audit_log_batch('{"event_type": "auth.logout", "timestamp": "2001-01-10T00:00:00Z"}');
+                   SELECT audit_maintain_partitions();
+                   SELECT seal_audit_events();
+                   SELECT archive_audit_logs(30);"#,
+            )
+            .await
+            .unwrap();
         log(source, "before", 150).await;
         source
-            .batch_execute("SELECT seal_audit_events()")
+            .batch_execute(
+                "SELECT seal_audit_events();
+                 SELECT redact_audit_event(event_id, 'erasure request 7')
+                   FROM audit.audit_events WHERE event_data->>'n' = '3';
+                 SELECT seal_audit_events();",
+            )
             .await
             .unwrap();
     }
@@ -136,9 +152,11 @@ async fn a_vault_keeps_and_verifies_what_its_sources_sealed() {
         caught_up(source, vault).await;
         assert_eq!(
             size(vault).await,
-            250,
+            size(source).await,
             "the vault's own tree has every sealed event"
         );
+        let archived = count(vault, "SELECT count(*) FROM audit.audit_events_archive").await;
+        assert_eq!(archived, 1);
         assert_eq!(verify_kinds(vault).await, ["ok"]);
     }
     // The vault carries its source's origin, so the source's checkpoints name it.
@@ -210,6 +228,7 @@ async fn a_vault_keeps_and_verifies_what_its_sources_sealed() {
         count(&a, "SELECT count(*) FROM audit.audit_events").await,
         0
     );
+    let held = count(&va, "SELECT count(*) FROM audit.audit_events").await;
     assert!(verify_kinds(&a)
         .await
         .contains(&"missing_event".to_string()));
@@ -217,7 +236,7 @@ async fn a_vault_keeps_and_verifies_what_its_sources_sealed() {
     caught_up(&a, &va).await;
     assert_eq!(
         count(&va, "SELECT count(*) FROM audit.audit_events").await,
-        270
+        held + 20
     );
     let kept: String = va
         .query_one(
@@ -233,9 +252,9 @@ async fn a_vault_keeps_and_verifies_what_its_sources_sealed() {
     );
     assert_eq!(verify_kinds(&va).await, ["ok"]);
 
-    // A forged seal on source B (a batch over a position the source's sealer never made; B logs
-    // nothing meanwhile, so its sealer does not race it) stops B's subscription and is reported;
-    // A's goes on.
+    // Source B rewrites its last seal (deleted, and inserted again with another hash): the vault,
+    // which holds that batch, refuses it; B's subscription stops and the break is reported. A's
+    // goes on.
     let shim_vault = |vault: &str, source: &Cluster| {
         shim_at(
             &vault_cluster.dsn("postgres"),
@@ -253,35 +272,29 @@ async fn a_vault_keeps_and_verifies_what_its_sources_sealed() {
         healthy.contains("receiving") && healthy.contains("caught up"),
         "{healthy}"
     );
+    let before = status(&vb).await;
     b.batch_execute(
-        "INSERT INTO audit.event_positions
-         SELECT last_position + 1, gen_random_uuid(), sha256('forged'), sha256('forged'), now()
-           FROM audit.audit_log_integrity ORDER BY id DESC LIMIT 1;
+        "ALTER TABLE audit.audit_log_integrity DISABLE TRIGGER USER;
+         CREATE TEMP TABLE last_batch AS SELECT * FROM audit.audit_log_integrity ORDER BY id DESC LIMIT 1;
+         DELETE FROM audit.audit_log_integrity WHERE id = (SELECT id FROM last_batch);
          INSERT INTO audit.audit_log_integrity
                (id, prev_batch_hash, merkle_root, first_position, last_position, event_count,
                 batch_start_time, batch_end_time, created_at, seal_version, batch_hash, tree_root)
-         SELECT id + 1, batch_hash, merkle_root, last_position + 1, last_position + 1, 1,
-                now(), now(), now(), seal_version, batch_hash, tree_root
-           FROM audit.audit_log_integrity ORDER BY id DESC LIMIT 1;",
+         SELECT id, prev_batch_hash, merkle_root, first_position, last_position, event_count,
+                batch_start_time, batch_end_time, created_at, seal_version, repeat('0', 64), tree_root
+           FROM last_batch;
+         ALTER TABLE audit.audit_log_integrity ENABLE TRIGGER USER;",
     )
     .await
     .unwrap();
-    let mut state = status(&vb).await;
-    for _ in 0..300 {
-        if !state.0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        state = status(&vb).await;
-    }
-    assert!(!state.0, "the subscription stopped: {state:?}");
+    let state = stopped(&vb).await;
     assert_eq!(
         (state.1, state.2),
-        (250, 250),
-        "the forged batch did not land"
+        (before.1, before.2),
+        "the rewrite did not land"
     );
     let why = state.3.expect("the break is recorded");
-    assert!(why.contains("does not verify"), "{why}");
+    assert!(why.contains("history was rewritten"), "{why}");
     let report = shim_vault("vault_b", &b_cluster).unwrap_err();
     assert!(
         report.contains("STOPPED") && report.contains("BREAK"),
@@ -303,6 +316,8 @@ async fn a_vault_keeps_and_verifies_what_its_sources_sealed() {
         })
     };
     tokio::time::sleep(Duration::from_millis(700)).await;
+    let loaded = "SELECT count(*) FROM audit.audit_events WHERE event_data->>'phase' = 'load'";
+    assert!(count(&va, loaded).await < 1000, "killed mid-load");
     let pid = std::fs::read_to_string(vault_cluster.0.join("data/postmaster.pid")).unwrap();
     let pid = pid.lines().next().unwrap().to_string();
     assert!(std::process::Command::new("kill")
@@ -325,7 +340,6 @@ async fn a_vault_keeps_and_verifies_what_its_sources_sealed() {
     load.await.unwrap();
     let va = connect_dsn(&vault_cluster.dsn("vault_a")).await;
     caught_up(&a, &va).await;
-    let loaded = "SELECT count(*) FROM audit.audit_events WHERE event_data->>'phase' = 'load'";
     assert_eq!(count(&va, loaded).await, 1000);
     assert_eq!(
         count(
@@ -337,4 +351,43 @@ async fn a_vault_keeps_and_verifies_what_its_sources_sealed() {
         "nothing arrived twice"
     );
     assert_eq!(verify_kinds(&va).await, ["ok"]);
+
+    // A forged seal on source A (a batch over a position its sealer never made, of an event that
+    // does not exist) stops A's subscription too, and does not land.
+    let before = status(&va).await;
+    a.batch_execute(
+        "INSERT INTO audit.event_positions
+         SELECT last_position + 1, gen_random_uuid(), sha256('forged'), sha256('forged'), now()
+           FROM audit.audit_log_integrity ORDER BY id DESC LIMIT 1;
+         INSERT INTO audit.audit_log_integrity
+               (id, prev_batch_hash, merkle_root, first_position, last_position, event_count,
+                batch_start_time, batch_end_time, created_at, seal_version, batch_hash, tree_root)
+         SELECT id + 1, batch_hash, merkle_root, last_position + 1, last_position + 1, 1,
+                now(), now(), now(), seal_version, batch_hash, tree_root
+           FROM audit.audit_log_integrity ORDER BY id DESC LIMIT 1;",
+    )
+    .await
+    .unwrap();
+    let state = stopped(&va).await;
+    assert_eq!(
+        (state.1, state.2),
+        (before.1, before.2),
+        "the forged batch did not land"
+    );
+    let why = state.3.expect("the break is recorded");
+    assert!(why.contains("does not verify"), "{why}");
+    assert_eq!(verify_kinds(&va).await, ["ok"]);
+}
+
+/// Waits for the vault's subscription to stop; returns its status then.
+async fn stopped(vault: &Client) -> (bool, i64, i64, Option<String>) {
+    let mut state = status(vault).await;
+    for _ in 0..300 {
+        if !state.0 {
+            return state;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        state = status(vault).await;
+    }
+    panic!("the subscription did not stop: {state:?}");
 }
