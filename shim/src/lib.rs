@@ -3,19 +3,24 @@
 //! library for Rust applications.
 
 pub mod anchor;
+pub mod cef;
 pub mod checkpoint;
 pub mod client;
 pub mod cosignature;
 pub mod deliver;
 pub mod durable;
+pub mod export;
+pub mod exported;
 pub mod metrics;
 pub mod ndjson;
+pub mod ocsf;
 pub mod report;
 pub mod send;
 pub mod serve;
 pub mod shards;
 pub mod signed_checkpoint;
 pub mod spool;
+pub mod syslog;
 pub mod tlog_proof;
 pub mod vault_status;
 pub mod witness;

@@ -7,7 +7,7 @@
 //! an event is in the log without the database.
 
 use anyhow::{Context, Result};
-use auditlog_shim::{anchor, report, send, serve, shards, vault_status, witness};
+use auditlog_shim::{anchor, export, report, send, serve, shards, vault_status, witness};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -141,6 +141,9 @@ enum Command {
     /// DBAs do not control, and it cosigns a log's checkpoint only if it extends the last one it
     /// cosigned, so the log cannot show a rewritten or forked history to some and not to others.
     Witness(witness::WitnessArgs),
+    /// Streams sealed events in tree order as OCSF, RFC 5424 syslog or CEF lines, to stdout or a
+    /// file, from this consumer's durable cursor: a restart resumes where the last run stopped.
+    Export(export::ExportArgs),
     /// Per source of an audit vault: receiving or stopped, how far behind its source, verified
     /// up to which tree size, and any break. Exits 1 on a break or a stopped subscription.
     VaultStatus {
@@ -232,6 +235,7 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::Witness(args) => witness::serve(args).await,
+        Command::Export(args) => export::run(&connect(url).await?, args).await,
         Command::VaultStatus { vault, source } => {
             anyhow::ensure!(
                 source.len() <= vault.len(),
