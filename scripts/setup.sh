@@ -10,9 +10,11 @@ PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 # postgresql-15-auto-failover: pg_auto_failover's monitor and keepers (pg_autoctl), the failover
 # manager tests/tests/auto_failover.rs runs auditlog under.
 # postgresql-15-plproxy: the router of sharded ingest (sql/router.sql, tests/tests/shards.rs).
+# python3-venv: a virtual environment for the parsers we did not write that the export test reads
+# CEF and syslog lines with (tests/interop/siem_parse.py).
 DEB_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-15-cron postgresql-15-pgaudit
               libclang-dev clang sudo pkg-config curl chromium golang-go golang-golang-x-mod-dev
-              postgresql-15-auto-failover postgresql-15-plproxy)
+              postgresql-15-auto-failover postgresql-15-plproxy python3-venv)
 
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
@@ -33,5 +35,12 @@ fi
 # cargo pgrx init writes ~/.pgrx/config.toml; it downloads nothing when given pg_config.
 if ! grep -q "pg15" "${PGRX_HOME:-$HOME/.pgrx}/config.toml" 2>/dev/null; then
   cargo pgrx init --pg15 "$PG_CONFIG"
+fi
+# pycef and syslog-rfc5424-parser, pinned, from PyPI, in a venv of the checkout's own.
+VENV=$(cd "$(dirname "$0")/.." && pwd)/tmp/interop-venv
+if ! "$VENV/bin/python" -c "import pycef, syslog_rfc5424_parser" 2>/dev/null; then
+  echo "setup: making $VENV (pycef, syslog-rfc5424-parser)"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q pycef==1.11 syslog-rfc5424-parser==0.3.2
 fi
 echo "setup: ok"
