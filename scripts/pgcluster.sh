@@ -10,6 +10,18 @@ set -euo pipefail
 BIN=/usr/lib/postgresql/15/bin
 cmd=$1 dir=$(realpath -m "$2")
 
+# Starts the server in DIR. Test ports lie in Linux's ephemeral range, so a port can be briefly
+# taken by some client connection's local end: then it waits and tries again, for up to 20 s.
+start_server() {
+  local dir=$1 try
+  for try in $(seq 20); do
+    sudo -u postgres "$BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null && return 0
+    tail -n 5 "$dir/server.log" | grep -q "Address already in use" || return 1
+    sleep 1
+  done
+  return 1
+}
+
 case "$cmd" in
   start)
     port=$3; shift 3
@@ -23,11 +35,11 @@ case "$cmd" in
       echo "fsync = off"
       for line in "$@"; do echo "$line"; done
     } >>"$dir/data/postgresql.conf"
-    sudo -u postgres "$BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null
+    start_server "$dir"
     echo "postgres started: host=$dir port=$port user=postgres"
     ;;
   resume)
-    sudo -u postgres "$BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null
+    start_server "$dir"
     ;;
   standby)
     primary=$(realpath "$2") primary_port=$3 dir=$(realpath -m "$4") port=$5
@@ -36,7 +48,7 @@ case "$cmd" in
     sudo -u postgres "$BIN/pg_basebackup" -h "$primary" -p "$primary_port" -U postgres \
       -D "$dir/data" -R -X stream -c fast
     printf '%s\n' "port = $port" "unix_socket_directories = '$dir'" >>"$dir/data/postgresql.conf"
-    sudo -u postgres "$BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null
+    start_server "$dir"
     echo "standby of $primary started: host=$dir port=$port user=postgres"
     ;;
   stop)
