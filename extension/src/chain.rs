@@ -8,71 +8,58 @@ use pgrx::prelude::*;
 use pgrx::spi::{SpiClient, SpiHeapTupleData, SpiResult};
 use serde_json::json;
 
-/// The columns every query below selects, in the order `read` expects.
+/// The columns every query below selects (`read` finds them by name).
 pub const BATCH_COLUMNS: &str =
     "id, prev_batch_hash, merkle_root, first_position, last_position, event_count, \
      batch_start_time, batch_end_time, created_at, seal_version, batch_hash, tree_root";
 
+/// A batch record from `$row`, anything with `get_by_name`: a query's row or a trigger's tuple.
+/// A macro, not a function: the two have no common trait, and their errors differ.
+macro_rules! batch_record {
+    ($row:expr, $err:ty) => {{
+        let row = $row;
+        let ts = |name: &str| -> Result<i64, $err> {
+            let v: Option<TimestampWithTimeZone> = row.get_by_name(name)?;
+            Ok(v.map(pg_to_unix_us).unwrap_or_default())
+        };
+        let text = |name: &str| -> Result<String, $err> {
+            let v: Option<String> = row.get_by_name(name)?;
+            Ok(v.unwrap_or_default())
+        };
+        let int = |name: &str| -> Result<i64, $err> {
+            let v: Option<i64> = row.get_by_name(name)?;
+            Ok(v.unwrap_or_default())
+        };
+        let event_count: Option<i32> = row.get_by_name("event_count")?;
+        let seal_version: Option<i16> = row.get_by_name("seal_version")?;
+        Ok(StoredBatch {
+            batch: Batch {
+                batch_id: int("id")?,
+                prev_batch_hash: text("prev_batch_hash")?,
+                merkle_root: text("merkle_root")?,
+                first_position: int("first_position")?,
+                last_position: int("last_position")?,
+                event_count: event_count.unwrap_or_default().into(),
+                batch_start_us: ts("batch_start_time")?,
+                batch_end_us: ts("batch_end_time")?,
+                created_at_us: ts("created_at")?,
+                seal_version: seal_version.unwrap_or_default(),
+                tree_root: text("tree_root")?,
+            },
+            batch_hash: text("batch_hash")?,
+        })
+    }};
+}
+
 pub fn read(row: &SpiHeapTupleData<'_>) -> SpiResult<StoredBatch> {
-    let ts = |i| -> SpiResult<i64> {
-        Ok(row
-            .get::<TimestampWithTimeZone>(i)?
-            .map(pg_to_unix_us)
-            .unwrap_or_default())
-    };
-    let text = |i| -> SpiResult<String> { Ok(row.get::<String>(i)?.unwrap_or_default()) };
-    Ok(StoredBatch {
-        batch: Batch {
-            batch_id: row.get::<i64>(1)?.unwrap_or_default(),
-            prev_batch_hash: text(2)?,
-            merkle_root: text(3)?,
-            first_position: row.get::<i64>(4)?.unwrap_or_default(),
-            last_position: row.get::<i64>(5)?.unwrap_or_default(),
-            event_count: row.get::<i32>(6)?.unwrap_or_default().into(),
-            batch_start_us: ts(7)?,
-            batch_end_us: ts(8)?,
-            created_at_us: ts(9)?,
-            seal_version: row.get::<i16>(10)?.unwrap_or_default(),
-            tree_root: text(12)?,
-        },
-        batch_hash: text(11)?,
-    })
+    batch_record!(row, pgrx::spi::SpiError)
 }
 
 /// A batch record as a trigger receives it (the row is not in the table yet).
 pub fn from_tuple(
     row: &PgHeapTuple<'_, AllocatedByPostgres>,
 ) -> Result<StoredBatch, pgrx::datum::TryFromDatumError> {
-    let ts = |name| -> Result<i64, pgrx::datum::TryFromDatumError> {
-        Ok(row
-            .get_by_name::<TimestampWithTimeZone>(name)?
-            .map(pg_to_unix_us)
-            .unwrap_or_default())
-    };
-    let text = |name| -> Result<String, pgrx::datum::TryFromDatumError> {
-        Ok(row.get_by_name::<String>(name)?.unwrap_or_default())
-    };
-    Ok(StoredBatch {
-        batch: Batch {
-            batch_id: row.get_by_name::<i64>("id")?.unwrap_or_default(),
-            prev_batch_hash: text("prev_batch_hash")?,
-            merkle_root: text("merkle_root")?,
-            first_position: row
-                .get_by_name::<i64>("first_position")?
-                .unwrap_or_default(),
-            last_position: row.get_by_name::<i64>("last_position")?.unwrap_or_default(),
-            event_count: row
-                .get_by_name::<i32>("event_count")?
-                .unwrap_or_default()
-                .into(),
-            batch_start_us: ts("batch_start_time")?,
-            batch_end_us: ts("batch_end_time")?,
-            created_at_us: ts("created_at")?,
-            seal_version: row.get_by_name::<i16>("seal_version")?.unwrap_or_default(),
-            tree_root: text("tree_root")?,
-        },
-        batch_hash: text("batch_hash")?,
-    })
+    batch_record!(row, pgrx::datum::TryFromDatumError)
 }
 
 /// The newest batch, if any.
