@@ -36,11 +36,9 @@ fi
 if ! grep -q "pg15" "${PGRX_HOME:-$HOME/.pgrx}/config.toml" 2>/dev/null; then
   cargo pgrx init --pg15 "$PG_CONFIG"
 fi
-# pycef and syslog-rfc5424-parser, pinned, from PyPI, in a venv of the checkout's own.
+# The parsers and clients we did not write that the interop tests run (tests/interop/requirements.txt,
+# pinned, from PyPI), in a venv of the checkout's own. pip leaves what is already there.
 VENV=$(cd "$(dirname "$0")/.." && pwd)/tmp/interop-venv
-if ! "$VENV/bin/python" -c "import pycef, syslog_rfc5424_parser" 2>/dev/null; then
-  echo "setup: making $VENV (pycef, syslog-rfc5424-parser)"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q pycef==1.11 syslog-rfc5424-parser==0.3.2
-fi
+[ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV"
+"$VENV/bin/pip" install -q -r "$(dirname "$0")/../tests/interop/requirements.txt"
 echo "setup: ok"

@@ -14,6 +14,7 @@ pub mod exported;
 pub mod metrics;
 pub mod ndjson;
 pub mod ocsf;
+pub mod otlp;
 pub mod report;
 pub mod send;
 pub mod serve;

@@ -18,6 +18,7 @@ pub struct Metrics {
     pub retried: Counter,
     pub dead_lettered: Counter,
     pub refused_requests: Counter,
+    pub not_audit: Counter,
     pub queue_depth: Gauge,
     pub batch_size: Histogram,
     pub batch_seconds: Histogram,
@@ -35,6 +36,7 @@ impl Default for Metrics {
             retried: Counter::default(),
             dead_lettered: Counter::default(),
             refused_requests: Counter::default(),
+            not_audit: Counter::default(),
             queue_depth: Gauge::default(),
             batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 14)),
             batch_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
@@ -48,7 +50,7 @@ impl Default for Metrics {
             ),
             (
                 "events_rejected",
-                "Lines rejected at receipt as malformed (answered 4xx)",
+                "Lines rejected at receipt as malformed (answered 4xx; OTLP records: in a partial success, kept in the dead-letter file)",
                 &m.rejected,
             ),
             (
@@ -80,6 +82,11 @@ impl Default for Metrics {
                 "requests_refused_full",
                 "Requests answered 503 because the spool was full",
                 &m.refused_requests,
+            ),
+            (
+                "otlp_records_not_audit",
+                "OTLP log records without audit.event_type: an application's other logs, not logged",
+                &m.not_audit,
             ),
         ];
         for (name, help, c) in counters {

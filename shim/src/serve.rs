@@ -15,6 +15,7 @@
 use crate::deliver::Deliverer;
 use crate::metrics::Metrics;
 use crate::ndjson::{self, Decoded, Ids};
+use crate::otlp;
 use crate::spool::{Frame, Pos, Spool};
 use anyhow::{Context, Result};
 use axum::body::Bytes;
@@ -97,6 +98,7 @@ pub async fn serve(url: &str, args: ServeArgs) -> Result<()> {
     });
     let router = Router::new()
         .route("/v1/events", post(post_events))
+        .route("/v1/logs", post(post_logs))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .layer(DefaultBodyLimit::max(args.max_body_bytes))
@@ -214,7 +216,7 @@ async fn deliver_batch(
     let started = Instant::now();
     let d = deliverer.deliver(&lines).await;
     for (i, error) in &d.refused {
-        write_dead_letter(dead_letter, lines[*i], error)?;
+        write_dead_letter(dead_letter, lines[*i], error, "PostgreSQL")?;
     }
     metrics
         .batch_seconds
@@ -227,8 +229,9 @@ async fn deliver_batch(
     Ok(())
 }
 
-/// Appends one refused event with the database's reason, fsynced before the spool lets go of it.
-fn write_dead_letter(path: &std::path::Path, line: &str, error: &str) -> Result<()> {
+/// Appends one refused event with the reason, fsynced before the spool lets go of it (or before
+/// the answer that refuses it); `by` says who refused it.
+fn write_dead_letter(path: &std::path::Path, line: &str, error: &str, by: &str) -> Result<()> {
     let event: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|_| line.into());
     let entry = json!({
         "dead_lettered_at": chrono::Utc::now().to_rfc3339(),
@@ -242,7 +245,7 @@ fn write_dead_letter(path: &std::path::Path, line: &str, error: &str) -> Result<
     writeln!(f, "{entry}")?;
     f.sync_data()?;
     eprintln!(
-        "auditlog-shim: PostgreSQL refused an event ({error}); kept in {}",
+        "auditlog-shim: {by} refused an event ({error}); kept in {}",
         path.display()
     );
     Ok(())
@@ -252,17 +255,65 @@ fn error(status: StatusCode, message: String) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
 
+/// The request's media type, lowercased, without parameters.
+fn media_type(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    Some(
+        v.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase(),
+    )
+}
+
+/// 503 with Retry-After: nothing of the request was taken.
+fn unavailable(message: String, retry_after: &'static str) -> Response {
+    let mut r = error(StatusCode::SERVICE_UNAVAILABLE, message);
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, retry_after.parse().unwrap());
+    r
+}
+
+/// Refuses the whole request while the spool is full.
+fn refuse_when_full(app: &App) -> Result<(), Response> {
+    if app.spool.pending() < app.args.max_queue {
+        return Ok(());
+    }
+    app.metrics.refused_requests.inc();
+    Err(unavailable(
+        format!(
+            "{} events are waiting for PostgreSQL; try again shortly",
+            app.spool.pending()
+        ),
+        "1",
+    ))
+}
+
+/// Spools the accepted events (fsynced before this returns) and counts what was decoded.
+async fn spool(app: &App, decoded: &Decoded) -> Result<(), Response> {
+    app.metrics.rejected.inc_by(decoded.rejected.len() as u64);
+    app.metrics.received.inc_by(decoded.events.len() as u64);
+    if decoded.events.is_empty() {
+        return Ok(());
+    }
+    let payloads = decoded
+        .events
+        .iter()
+        .map(|e| e.json.clone().into_bytes())
+        .collect();
+    if let Err(e) = app.spool.append(payloads).await {
+        return Err(unavailable(
+            format!("the spool could not be written ({e}); nothing of this request was accepted"),
+            "5",
+        ));
+    }
+    app.metrics.spooled.inc_by(decoded.events.len() as u64);
+    Ok(())
+}
+
 async fn post_events(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
-    let media = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        });
+    let media = media_type(&headers);
     let single = match media.as_deref() {
         Some("application/json") => true,
         Some("application/x-ndjson" | "application/ndjson" | "application/jsonl") => false,
@@ -279,17 +330,7 @@ async fn post_events(State(app): State<Arc<App>>, headers: HeaderMap, body: Byte
     if body.iter().all(u8::is_ascii_whitespace) {
         return error(StatusCode::BAD_REQUEST, "empty body: no event in it".into());
     }
-    if app.spool.pending() >= app.args.max_queue {
-        app.metrics.refused_requests.inc();
-        let mut r = error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "{} events are waiting for PostgreSQL; try again shortly",
-                app.spool.pending()
-            ),
-        );
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, "1".parse().unwrap());
+    if let Err(r) = refuse_when_full(&app) {
         return r;
     }
     let now_us = chrono::Utc::now().timestamp_micros();
@@ -305,26 +346,8 @@ async fn post_events(State(app): State<Arc<App>>, headers: HeaderMap, body: Byte
     } else {
         ndjson::decode(&body, max_line, now_us, Ids::New, 1)
     };
-    app.metrics.rejected.inc_by(decoded.rejected.len() as u64);
-    app.metrics.received.inc_by(decoded.events.len() as u64);
-    if !decoded.events.is_empty() {
-        let payloads = decoded
-            .events
-            .iter()
-            .map(|e| e.json.clone().into_bytes())
-            .collect();
-        if let Err(e) = app.spool.append(payloads).await {
-            let mut r = error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!(
-                    "the spool could not be written ({e}); nothing of this request was accepted"
-                ),
-            );
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, "5".parse().unwrap());
-            return r;
-        }
-        app.metrics.spooled.inc_by(decoded.events.len() as u64);
+    if let Err(r) = spool(&app, &decoded).await {
+        return r;
     }
     let status = if decoded.rejected.is_empty() {
         StatusCode::ACCEPTED
@@ -344,6 +367,89 @@ async fn post_events(State(app): State<Arc<App>>, headers: HeaderMap, body: Byte
     (
         status,
         Json(json!({ "accepted": accepted, "rejected": rejected })),
+    )
+        .into_response()
+}
+
+/// OTLP/HTTP logs (`otlp.rs`): audit records are spooled as `/v1/events` spools lines. The
+/// exporter does not resend what a partial success refused, so refused records go to the dead
+/// letters with the reason, fsynced before the answer.
+async fn post_logs(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+    let media = media_type(&headers);
+    let Some(encoding) = media.as_deref().and_then(otlp::Encoding::from_media) else {
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "content type {} is not accepted: OTLP/HTTP is application/x-protobuf or application/json",
+                media.as_deref().unwrap_or("(none)")
+            ),
+        );
+    };
+    let request = match otlp::decode(&body, encoding) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    if let Err(r) = refuse_when_full(&app) {
+        return r;
+    }
+    let now_us = chrono::Utc::now().timestamp_micros();
+    let records = otlp::records(&request);
+    let mut decoded = Decoded::default();
+    let mut refused = Vec::new();
+    for (i, record) in records.audit.into_iter().enumerate() {
+        // A record with its own time is the same line when an exporter retries the request, so
+        // its id comes from its bytes and the retry is a duplicate, not a second event.
+        let result = record.and_then(|r| {
+            let ids = if r.repeatable {
+                Ids::FromLine
+            } else {
+                Ids::New
+            };
+            match ndjson::decode_line(
+                r.line.as_bytes(),
+                app.args.max_line_bytes,
+                now_us,
+                ids,
+                i + 1,
+            ) {
+                Ok(Some(e)) => Ok(e),
+                Ok(None) => unreachable!("an audit record's line is never blank"),
+                Err(why) => Err((r.line, why)),
+            }
+        });
+        match result {
+            Ok(e) => decoded.events.push(e),
+            Err(r) => refused.push((i + 1, r)),
+        }
+    }
+    let dead_letter = app.args.spool_dir.join("dead-letter.ndjson");
+    let mut why = Vec::new();
+    for (n, (as_json, reason)) in &refused {
+        decoded.rejected.push(ndjson::Rejected {
+            line: *n,
+            error: reason.clone(),
+        });
+        if let Err(e) = write_dead_letter(&dead_letter, as_json, reason, "the OTLP reader") {
+            return unavailable(format!("a refused record could not be kept ({e}); nothing of this request was accepted"), "5");
+        }
+        why.push(format!(
+            "audit record {n}: {reason} (kept in dead-letter.ndjson)"
+        ));
+    }
+    if let Err(r) = spool(&app, &decoded).await {
+        return r;
+    }
+    if records.not_audit > 0 {
+        app.metrics.not_audit.inc_by(records.not_audit as u64);
+        why.push(format!(
+            "{} log records without the attribute audit.event_type are not audit events and were not logged",
+            records.not_audit
+        ));
+    }
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, encoding.media())],
+        otlp::response(refused.len(), &why, encoding),
     )
         .into_response()
 }

@@ -183,19 +183,28 @@ impl Shim {
         panic!("auditlog-shim did not start listening");
     }
 
-    /// POSTs `body` as `content_type`; returns the status and the JSON answer.
+    /// POSTs `body` to /v1/events as `content_type`; returns the status and the JSON answer.
     pub async fn post(
         &self,
         content_type: &str,
         body: impl Into<reqwest::Body>,
     ) -> (u16, serde_json::Value) {
+        self.post_to("/v1/events", content_type, body).await
+    }
+
+    pub async fn post_to(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> (u16, serde_json::Value) {
         let r = reqwest::Client::new()
-            .post(format!("{}/v1/events", self.url))
+            .post(format!("{}{path}", self.url))
             .header("content-type", content_type)
             .body(body)
             .send()
             .await
-            .expect("POST /v1/events");
+            .expect("POST to the shim");
         let status = r.status().as_u16();
         let text = r.text().await.unwrap();
         (
