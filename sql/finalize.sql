@@ -22,7 +22,7 @@ BEGIN
                              'field_access_audit', 'correlation_rollup',
                              'audit_log_integrity', 'compliance_report_cache', 'audit_alerts',
                              'unsealed_events', 'event_positions', 'tree_tiles', 'verification_runs', 'checkpoints',
-                             'signed_checkpoints', 'log_origin', 'vault_checked']
+                             'signed_checkpoints', 'log_origin', 'vault_checked', 'alert_changes']
     LOOP
         EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE OR DELETE OR TRUNCATE ON audit.%I
                         FOR EACH STATEMENT EXECUTE FUNCTION audit.refuse_change()', t || '_append_only', t);
@@ -124,6 +124,7 @@ ALTER VIEW audit.correlation_metadata OWNER TO auditlog_owner;
 ALTER TABLE audit.audit_log_integrity OWNER TO auditlog_owner;
 ALTER TABLE audit.compliance_report_cache OWNER TO auditlog_owner;
 ALTER TABLE audit.audit_alerts OWNER TO auditlog_owner;
+ALTER TABLE audit.alert_changes OWNER TO auditlog_owner;
 ALTER TABLE audit.unsealed_events OWNER TO auditlog_owner;
 ALTER TABLE audit.event_positions OWNER TO auditlog_owner;
 ALTER TABLE audit.verification_runs OWNER TO auditlog_owner;
@@ -219,6 +220,8 @@ SELECT pg_catalog.pg_extension_config_dump('audit.log_origin', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.vault_checked', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.compliance_report_cache', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.audit_alerts', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.alert_changes', '');
+SELECT pg_catalog.pg_extension_config_dump('audit.alert_changes_change_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('audit.event_types', 'WHERE NOT builtin');
 SELECT pg_catalog.pg_extension_config_dump('audit.detection_rules', 'WHERE NOT builtin');
 

@@ -392,3 +392,31 @@ CREATE INDEX audit_alerts_triggered_at_idx ON audit.audit_alerts (triggered_at);
 -- are left out: each cost every alert an insert.
 CREATE INDEX audit_alerts_open_cause_idx ON audit.audit_alerts (correlation_id, alert_type, title)
     WHERE status = 'open';
+
+-- Every change of an alert (raised, folded, acknowledged, resolved), for consumers that must see
+-- each one once, such as `auditlog-shim alerts`. change_id is taken when the change is made, not
+-- when it commits, so a reader cannot tell from it alone whether a smaller id is still to come.
+-- xid can: every change made by a transaction below the snapshot's xmin is committed or gone,
+-- so a consumer reads in (xid, change_id) order up to that horizon and misses none.
+CREATE TABLE audit.alert_changes (
+    change_id   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    xid         xid8 NOT NULL DEFAULT pg_current_xact_id(),
+    alert_id    text NOT NULL,
+    change      text NOT NULL CHECK (change IN ('raised', 'folded', 'acknowledged', 'resolved')),
+    status      text NOT NULL,
+    occurrences integer NOT NULL,
+    changed_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX alert_changes_order_idx ON audit.alert_changes (xid, change_id);
+-- A pg_dump restore (row_security = off) brings xids of another cluster: they become 0, long
+-- finished, so restored changes come first, in change_id order, whatever the new cluster's xids.
+CREATE FUNCTION audit.alert_change_restored() RETURNS trigger
+LANGUAGE plpgsql SET search_path = audit, pg_catalog, pg_temp AS $$
+BEGIN
+    NEW.xid := '0';
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER alert_change_restored BEFORE INSERT ON audit.alert_changes
+    FOR EACH ROW WHEN (current_setting('row_security') = 'off')
+    EXECUTE FUNCTION audit.alert_change_restored();

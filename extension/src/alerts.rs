@@ -1,5 +1,6 @@
 //! The alert lifecycle (seed `audit_alerts`): acknowledge and resolve, with who and notes. The
-//! only changes an alert takes besides folding a repeat of its cause into its count.
+//! only changes an alert takes besides folding a repeat of its cause into its count; each is
+//! recorded in `audit.alert_changes` with the update.
 
 use crate::internal::with_internal;
 use pgrx::datum::JsonB;
@@ -20,17 +21,31 @@ fn transition(
             Some(1),
             &[alert_id.into()],
         )?;
-        let status: Option<String> = if found.is_empty() { None } else { found.first().get(1)? };
+        let status: Option<String> = if found.is_empty() {
+            None
+        } else {
+            found.first().get(1)?
+        };
         match status {
             None => error!("no alert {alert_id}"),
-            Some(s) if !from.contains(&s.as_str()) => error!("alert {alert_id} is {s}; it cannot become {to}"),
+            Some(s) if !from.contains(&s.as_str()) => {
+                error!("alert {alert_id} is {s}; it cannot become {to}")
+            }
             Some(_) => {}
         }
         let mut all = vec![alert_id.into(), to.into()];
         all.extend(args);
         let row = with_internal(|| {
             client.update(
-                &format!("UPDATE audit.audit_alerts a SET status = $2, {set} WHERE alert_id = $1 RETURNING to_jsonb(a)"),
+                &format!(
+                    "WITH changed AS (
+                         UPDATE audit.audit_alerts a SET status = $2, {set} WHERE alert_id = $1
+                         RETURNING a.*),
+                     change AS (
+                         INSERT INTO audit.alert_changes (alert_id, change, status, occurrences)
+                         SELECT alert_id, $2, status, occurrences FROM changed)
+                     SELECT to_jsonb(c) FROM changed c"
+                ),
                 Some(1),
                 &all,
             )

@@ -227,10 +227,20 @@ fn write_field_access(client: &mut SpiClient<'_>, b: &Built, f: &FieldAccess) ->
 /// An open alert of the same cause (type, correlation, title) raised within the fold window
 /// takes the new occurrence instead of a new row.
 const FOLD_ALERT: &str = "
-    UPDATE audit.audit_alerts SET occurrences = occurrences + 1, last_triggered_at = $4
-     WHERE alert_type = $1 AND correlation_id = $2 AND title = $3 AND status = 'open'
-       AND coalesce(last_triggered_at, triggered_at) > $4 - make_interval(secs => $5)
-    RETURNING alert_id";
+    WITH folded AS (
+        UPDATE audit.audit_alerts SET occurrences = occurrences + 1, last_triggered_at = $4
+         WHERE alert_type = $1 AND correlation_id = $2 AND title = $3 AND status = 'open'
+           AND coalesce(last_triggered_at, triggered_at) > $4 - make_interval(secs => $5)
+        RETURNING alert_id, status, occurrences),
+    change AS (
+        INSERT INTO audit.alert_changes (alert_id, change, status, occurrences)
+        SELECT alert_id, 'folded', status, occurrences FROM folded)
+    SELECT alert_id FROM folded";
+
+/// A new alert's first change (audit.alert_changes).
+const RAISED: &str = "
+    INSERT INTO audit.alert_changes (alert_id, change, status, occurrences)
+    VALUES ($1, 'raised', 'open', 1)";
 
 /// Stores an alert raised at `at_us` and sends it on the alert channel, or folds it into the
 /// open alert of the same cause (no second notification).
@@ -281,6 +291,8 @@ pub fn write_alert(
         None,
     );
     appender.finish();
+    let raised = prepared(client, RAISED, &[t])?;
+    client.update(&*raised, None, &[a.alert_id.as_str().into()])?;
     // The NOTIFY payload is the alert row as JSON, small enough for NOTIFY's 8000-byte limit.
     let payload = serde_json::json!({
         "alert_id": a.alert_id,

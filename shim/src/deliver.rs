@@ -3,7 +3,7 @@
 //! extension is missing) is retried with backoff and jitter, on a fresh connection. What one
 //! event's data makes the database refuse is split out, so the rest of its batch commits.
 
-use rand::Rng;
+use crate::backoff::Backoff;
 use std::time::Duration;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls, Statement};
@@ -90,14 +90,14 @@ impl Deliverer {
         let mut out = Delivered::default();
         // Parts still to send, as (offset in `lines`, length); a refused part is halved.
         let mut parts = vec![(0, lines.len())];
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = Backoff::new(self.max_backoff);
         while let Some((start, len)) = parts.pop() {
             if len == 0 {
                 continue;
             }
             match self.send(&lines[start..start + len]).await {
                 Ok(rows) => {
-                    backoff = Duration::from_millis(100);
+                    backoff.reset();
                     for (line, outcome, error) in rows {
                         match outcome.as_str() {
                             "logged" => out.logged += 1,
@@ -115,12 +115,10 @@ impl Deliverer {
                     parts.push((start, half));
                 }
                 Err(e) => {
-                    eprintln!("auditlog-shim: delivery of {len} events failed, retrying in up to {backoff:?}: {}", db_error(&e));
+                    eprintln!("auditlog-shim: delivery of {len} events failed, retrying in up to {:?}: {}", backoff.limit(), db_error(&e));
                     self.client = None;
                     out.retried += len;
-                    let wait = rand::thread_rng().gen_range(Duration::ZERO..=backoff);
-                    tokio::time::sleep(wait).await;
-                    backoff = (backoff * 2).min(self.max_backoff);
+                    backoff.wait().await;
                     parts.push((start, len));
                 }
             }

@@ -2,7 +2,9 @@
 //! outside the database. The binary's commands are built from these modules; [`client`] is the
 //! library for Rust applications.
 
+pub mod alerts;
 pub mod anchor;
+pub mod backoff;
 pub mod cef;
 pub mod checkpoint;
 pub mod client;

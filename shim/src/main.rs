@@ -7,7 +7,7 @@
 //! an event is in the log without the database.
 
 use anyhow::{Context, Result};
-use auditlog_shim::{anchor, export, report, send, serve, shards, vault_status, witness};
+use auditlog_shim::{alerts, anchor, export, report, send, serve, shards, vault_status, witness};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -144,6 +144,10 @@ enum Command {
     /// Streams sealed events in tree order as OCSF, RFC 5424 syslog or CEF lines, to stdout or a
     /// file, from this consumer's durable cursor: a restart resumes where the last run stopped.
     Export(export::ExportArgs),
+    /// POSTs every change of an alert (raised, folded, acknowledged, resolved) to a webhook, as
+    /// JSON or Slack text, from this consumer's durable cursor; waits out database and webhook
+    /// outages.
+    Alerts(alerts::AlertsArgs),
     /// Per source of an audit vault: receiving or stopped, how far behind its source, verified
     /// up to which tree size, and any break. Exits 1 on a break or a stopped subscription.
     VaultStatus {
@@ -236,6 +240,7 @@ async fn main() -> Result<()> {
         }
         Command::Witness(args) => witness::serve(args).await,
         Command::Export(args) => export::run(&connect(url).await?, args).await,
+        Command::Alerts(args) => alerts::run(url, args).await,
         Command::VaultStatus { vault, source } => {
             anyhow::ensure!(
                 source.len() <= vault.len(),

@@ -116,16 +116,11 @@ async fn every_proof_verifies_with_go_sumdb_tlog() {
             }
         }
     }
-    let events: Vec<uuid::Uuid> = db
-        .query(
-            "SELECT event_id FROM audit.event_positions ORDER BY position",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let events: Vec<uuid::Uuid> = common::column(
+        &db,
+        "SELECT event_id FROM audit.event_positions ORDER BY position",
+    )
+    .await;
     for (size, root) in &ends {
         let every = if *size == 557 { 1 } else { 13 };
         for e in events.iter().take(*size as usize).step_by(every) {

@@ -32,6 +32,13 @@ SELECT audit_log('security.breach.suspected', '{}', '{"correlation_id": "A_FOLD"
 SELECT status, occurrences FROM audit.audit_alerts WHERE correlation_id = 'A_FOLD' AND title LIKE '%breach%' ORDER BY status, occurrences;
 -- Nobody edits alerts directly.
 UPDATE audit.audit_alerts SET status = 'closed';
+-- Each change is recorded, in the order it was made: raised, folds, acknowledged, resolved, and
+-- the cause again folding into the other open alert of the correlation. Nobody edits the record.
+SELECT c.change, c.status, c.occurrences, c.alert_id = :'fold_id' AS first_alert
+  FROM audit.alert_changes c JOIN audit.audit_alerts a USING (alert_id)
+ WHERE a.correlation_id = 'A_FOLD' AND a.title LIKE '%breach%'
+ ORDER BY c.change_id;
+DELETE FROM audit.alert_changes;
 
 -- get_audit_statistics(): the seed's keys, counted right, checked against hand-counted data.
 SELECT count(*) AS logged FROM audit_log_batch($n$

@@ -89,18 +89,24 @@ pub async fn fresh_db(name: &str) -> Client {
     client
 }
 
-/// Every stored event's id, in id order.
-pub async fn event_ids(client: &Client) -> Vec<uuid::Uuid> {
+/// The first column of a query's rows.
+pub async fn column<T: tokio_postgres::types::FromSqlOwned>(client: &Client, sql: &str) -> Vec<T> {
     client
-        .query(
-            "SELECT event_id FROM audit.audit_events ORDER BY event_id",
-            &[],
-        )
+        .query(sql, &[])
         .await
         .unwrap()
         .iter()
         .map(|r| r.get(0))
         .collect()
+}
+
+/// Every stored event's id, in id order.
+pub async fn event_ids(client: &Client) -> Vec<uuid::Uuid> {
+    column(
+        client,
+        "SELECT event_id FROM audit.audit_events ORDER BY event_id",
+    )
+    .await
 }
 
 /// Events that landed in the default partition (none should, with partitions made ahead).
