@@ -36,11 +36,13 @@ fi
 if ! grep -q "pg15" "${PGRX_HOME:-$HOME/.pgrx}/config.toml" 2>/dev/null; then
   cargo pgrx init --pg15 "$PG_CONFIG"
 fi
-# pycef and syslog-rfc5424-parser, pinned, from PyPI, in a venv of the checkout's own.
+# The export test's readers we did not write, pinned, from PyPI, in a venv of the checkout's own:
+# pycef, syslog-rfc5424-parser, and the OCSF schema (ocsf-json-schema ships the schema server's
+# export of each OCSF version and makes JSON Schemas of it; jsonschema checks lines against them).
 VENV=$(cd "$(dirname "$0")/.." && pwd)/tmp/interop-venv
-if ! "$VENV/bin/python" -c "import pycef, syslog_rfc5424_parser" 2>/dev/null; then
-  echo "setup: making $VENV (pycef, syslog-rfc5424-parser)"
+if ! "$VENV/bin/python" -c "import pycef, syslog_rfc5424_parser, ocsf_json_schema, jsonschema" 2>/dev/null; then
+  echo "setup: making $VENV (pycef, syslog-rfc5424-parser, ocsf-json-schema, jsonschema)"
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q pycef==1.11 syslog-rfc5424-parser==0.3.2
+  "$VENV/bin/pip" install -q pycef==1.11 syslog-rfc5424-parser==0.3.2 ocsf-json-schema==1.2.0 jsonschema==4.26.0
 fi
 echo "setup: ok"

@@ -142,7 +142,8 @@ enum Command {
     /// cosigned, so the log cannot show a rewritten or forked history to some and not to others.
     Witness(witness::WitnessArgs),
     /// Streams sealed events in tree order as OCSF, RFC 5424 syslog or CEF lines, to stdout or a
-    /// file, from this consumer's durable cursor: a restart resumes where the last run stopped.
+    /// file, syslog over TCP or HTTP (Splunk HEC), from this consumer's durable cursor: a restart
+    /// resumes where the last run stopped.
     Export(export::ExportArgs),
     /// Per source of an audit vault: receiving or stopped, how far behind its source, verified
     /// up to which tree size, and any break. Exits 1 on a break or a stopped subscription.
