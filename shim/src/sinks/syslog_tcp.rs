@@ -70,7 +70,14 @@ impl SyslogTcp {
         s.write_all(out.as_bytes()).await?;
         s.flush().await?;
         let deadline = tokio::time::Instant::now() + ACK_TIMEOUT;
-        while unacknowledged(s)? > 0 {
+        loop {
+            // Checked before the queue: a reset leaves the bytes it dropped counted as unsent.
+            if let Some(e) = broken(s) {
+                return Err(anyhow!("{}: {e}", self.addr).into());
+            }
+            if unacknowledged(s)? == 0 {
+                return Ok(());
+            }
             if tokio::time::Instant::now() > deadline {
                 return Err(anyhow!(
                     "{} acknowledged not all of a batch in {ACK_TIMEOUT:?}",
@@ -80,16 +87,20 @@ impl SyslogTcp {
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        // A reset empties the send queue too; and a receiver that closed may have dropped
-        // what came after. A syslog receiver sends nothing, so anything readable is one of those.
-        if let Some(e) = s.take_error()? {
-            return Err(anyhow!("{}: {e}", self.addr).into());
-        }
-        match s.try_read(&mut [0u8; 1]) {
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(()),
-            Ok(_) => Err(anyhow!("{} closed the connection", self.addr).into()),
-            Err(e) => Err(anyhow!("{}: {e}", self.addr).into()),
-        }
+    }
+}
+
+/// Why a connection is no use any more: a reset, or the receiver's close (it may drop what came
+/// after). A syslog receiver sends nothing, so anything readable is one of those.
+fn broken(s: &TcpStream) -> Option<std::io::Error> {
+    match s.take_error() {
+        Ok(Some(e)) | Err(e) => return Some(e),
+        Ok(None) => {}
+    }
+    match s.try_read(&mut [0u8; 1]) {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
+        Ok(_) => Some(std::io::Error::other("the receiver closed the connection")),
+        Err(e) => Some(e),
     }
 }
 
