@@ -1,17 +1,16 @@
 //! `export`: sealed events in tree order, as OCSF, RFC 5424 syslog or CEF lines, from a durable
-//! cursor per consumer, so that a restart resumes where the last run stopped.
-//!
-//! The cursor file holds the last position delivered and, with `--out`, the output file's length
-//! at that moment; it is written (durably) only after the lines are. A file output is exactly
-//! once: on start, what was written after the cursor's length (by a run that died before saving
-//! it) is cut off and written again. On stdout a crash can repeat the last batch: the consumer
-//! tells repeats by the position each line carries.
+//! cursor per consumer (export_cursor.rs), so that a restart resumes where the last run stopped.
+//! Each batch goes to one sink (sinks/): stdout, a file, syslog over TCP or HTTP, and the cursor
+//! is saved only after the sink accepted it. A file is exactly once across crashes; the others
+//! at least once (a crash, or a lost answer, can repeat the last batch: each line carries its
+//! position).
 
+use crate::export_cursor::Cursor;
 use crate::exported::Exported;
-use crate::{cef, durable, ocsf, syslog};
+use crate::sinks::{self, file::FileSink, http, syslog_tcp::SyslogTcp, Line, Retries, Sink};
+use crate::{cef, ocsf, syslog};
 use anyhow::{bail, Context, Result};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 use tokio_postgres::Client;
 
@@ -30,23 +29,55 @@ pub struct ExportArgs {
     #[arg(long)]
     cursor: PathBuf,
     /// Appends to this file instead of stdout: exactly once, across crashes.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["syslog_tcp", "http"])]
     out: Option<PathBuf>,
-    /// Keeps going as new events are sealed.
+    /// With --out: a batch that would take the file past this many bytes starts a fresh one, the
+    /// old one renamed FILE.1, FILE.2, ... (the oldest first); still exactly once.
+    #[arg(long, requires = "out", value_parser = clap::value_parser!(u64).range(1..))]
+    rotate_bytes: Option<u64>,
+    /// Sends RFC 5424 messages (--format syslog) over TCP, octet-counted (RFC 6587). At least
+    /// once: TCP has no application acknowledgement, so a batch counts as delivered when the
+    /// receiver's TCP stack acknowledged it, and a broken connection's batch is sent again.
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "http")]
+    syslog_tcp: Option<String>,
+    /// POSTs each batch as NDJSON (application/x-ndjson) to this http:// URL. At least once: 2xx
+    /// accepts, 429, 5xx and no answer are tried again, any other answer stops the export.
+    #[arg(long, value_name = "URL")]
+    http: Option<String>,
+    /// With --http: Splunk HEC's shape (URL .../services/collector/event): each line an event
+    /// envelope, and the header "Authorization: Splunk TOKEN".
+    #[arg(
+        long,
+        requires = "http",
+        env = "AUDITLOG_HEC_TOKEN",
+        hide_env_values = true
+    )]
+    hec_token: Option<String>,
+    /// Keeps going as new events are sealed; a sink that fails is then tried again forever.
     #[arg(long)]
     follow: bool,
-    /// Events per read (and per cursor save).
+    /// Without --follow, how many times a sink may fail a batch before the export gives up.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    tries: u32,
+    /// Longest wait between tries, in milliseconds (waits double from 100 ms, with jitter).
+    #[arg(long, default_value_t = 30_000)]
+    max_backoff_ms: u64,
+    /// Events per read (and per sink batch and cursor save).
     #[arg(long, default_value_t = 1000)]
     batch: i64,
     /// With --follow, how often to look for new seals, in milliseconds.
     #[arg(long, default_value_t = 1000)]
     poll_ms: u64,
-    /// Syslog: the HOSTNAME field.
+    /// Syslog: the HOSTNAME field; Splunk HEC: the host.
     #[arg(long, default_value = "-")]
     hostname: String,
     /// Syslog: the structured data's SD-ID (name@private-enterprise-number).
     #[arg(long, default_value = "auditlog@32473")]
     sd_id: String,
+    /// OCSF: the service users authenticate to (Authentication's service.name): your
+    /// application's name.
+    #[arg(long, default_value = "auditlog")]
+    service: String,
 }
 
 /// Sealed events after `$1`, in tree order, each with the tree size its batch ended at; an event
@@ -62,97 +93,106 @@ const AFTER: &str = "
      ORDER BY p.position
      LIMIT $2";
 
-/// (last position delivered, output length then).
-fn read_cursor(path: &Path) -> Result<(i64, u64)> {
-    match std::fs::read_to_string(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((0, 0)),
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-        Ok(text) => {
-            let mut it = text.split_whitespace().map(str::parse::<u64>);
-            match (it.next(), it.next()) {
-                (Some(Ok(p)), Some(Ok(len))) => Ok((p as i64, len)),
-                _ => bail!("{}: not a cursor (\"POSITION LENGTH\")", path.display()),
-            }
-        }
+fn sink(args: &ExportArgs, cursor: &Cursor) -> Result<Sink> {
+    let format = match args.format {
+        Format::Ocsf => "ocsf",
+        Format::Syslog => "syslog",
+        Format::Cef => "cef",
+    };
+    if let Some(path) = &args.out {
+        return Ok(Sink::File(FileSink::open(path, cursor, args.rotate_bytes)?));
     }
+    if let Some(addr) = &args.syslog_tcp {
+        if !matches!(args.format, Format::Syslog) {
+            bail!("--syslog-tcp sends RFC 5424 messages: add --format syslog");
+        }
+        return Ok(Sink::SyslogTcp(SyslogTcp::new(addr)));
+    }
+    if let Some(url) = &args.http {
+        let hec = args.hec_token.as_ref().map(|token| http::Hec {
+            token: token.clone(),
+            host: (args.hostname != "-").then(|| args.hostname.clone()),
+            sourcetype: format!("auditlog:{format}"),
+            json_events: matches!(args.format, Format::Ocsf),
+        });
+        return Ok(Sink::Http(http::Http::new(url, hec)?));
+    }
+    Ok(Sink::Stdout)
 }
 
-/// The output file, cut back to what the cursor counts.
-fn open_out(path: &Path, len: u64) -> Result<std::fs::File> {
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .with_context(|| format!("opening {}", path.display()))?;
-    let now = f.metadata()?.len();
-    if now < len {
-        bail!(
-            "{} has {now} bytes where the cursor counts {len}: it was cut or replaced; move the cursor or the file aside",
-            path.display()
-        );
+fn render(args: &ExportArgs, e: &Exported) -> String {
+    match args.format {
+        Format::Ocsf => ocsf::render(e, &args.service),
+        Format::Syslog => syslog::render(e, &args.hostname, &args.sd_id),
+        Format::Cef => cef::render(e),
     }
-    // Written by a run that died before it saved the cursor: written again below.
-    f.set_len(len)?;
-    Ok(f)
 }
 
 pub async fn run(db: &Client, args: ExportArgs) -> Result<()> {
-    let (mut position, mut len) = read_cursor(&args.cursor)?;
-    let mut file = args.out.as_deref().map(|p| open_out(p, len)).transpose()?;
+    let mut cursor = Cursor::read(&args.cursor)?;
+    let mut sink = sink(&args, &cursor)?;
+    let retries = Retries {
+        max_backoff: Duration::from_millis(args.max_backoff_ms),
+        tries: (!args.follow).then_some(args.tries),
+    };
     loop {
         let rows = db
-            .query(AFTER, &[&position, &args.batch.max(1)])
+            .query(AFTER, &[&cursor.position, &args.batch.max(1)])
             .await
             .context("reading sealed events")?;
         if rows.is_empty() {
             if !args.follow {
                 return Ok(());
             }
+            // Polling, not LISTEN: the sealer sends no notification, and at this interval a poll
+            // costs little (README, "Export to a SIEM", has the measurement).
             tokio::time::sleep(Duration::from_millis(args.poll_ms)).await;
             continue;
         }
-        let mut out = String::new();
+        let mut lines = Vec::with_capacity(rows.len());
+        // What is read before a missing event is still delivered, then the export stops there.
+        let mut stop = None;
+        let mut position = cursor.position;
         for r in &rows {
             let p: i64 = r.get(0);
-            if p != position + 1 {
-                bail!("position {} is missing: export stops at {position}; verify_audit_chain() names the break", position + 1);
-            }
             let tree_size: i64 = r.get(2);
-            let Some(row) = r.get::<_, Option<serde_json::Value>>(1) else {
-                bail!("the event at position {p} is gone: export stops at {position}; verify_audit_chain() names the break");
+            let row = r.get::<_, Option<serde_json::Value>>(1);
+            stop = if p != position + 1 {
+                Some(format!("position {} is missing: export stops at {position}; verify_audit_chain() names the break", position + 1))
+            } else if row.is_none() {
+                Some(format!("the event at position {p} is gone: export stops at {position}; verify_audit_chain() names the break"))
+            } else if p > tree_size {
+                Some(format!(
+                    "position {p} is past every seal: export stops at {position}"
+                ))
+            } else {
+                None
             };
-            if p > tree_size {
-                bail!("position {p} is past every seal: export stops at {position}");
-            }
+            let Some(row) = row.filter(|_| stop.is_none()) else {
+                break;
+            };
             let e = Exported {
                 row,
                 position: p,
                 tree_size,
             };
-            out.push_str(&match args.format {
-                Format::Ocsf => ocsf::render(&e),
-                Format::Syslog => syslog::render(&e, &args.hostname, &args.sd_id),
-                Format::Cef => cef::render(&e),
+            lines.push(Line {
+                text: render(&args, &e),
+                position: p,
+                time_ms: e.time_ms(),
             });
-            out.push('\n');
             position = p;
         }
-        match &mut file {
-            Some(f) => {
-                f.write_all(out.as_bytes())?;
-                f.sync_data()?;
-                len = f.metadata()?.len();
-            }
-            None => {
-                let mut stdout = std::io::stdout().lock();
-                stdout.write_all(out.as_bytes())?;
-                stdout.flush()?;
-            }
+        sinks::deliver(&mut sink, &lines, &retries).await?;
+        cursor.position = position;
+        if let Sink::File(f) = &sink {
+            (cursor.len, cursor.rotations) = (f.len, f.rotations);
         }
-        durable::write(
-            &args.cursor,
-            format!("{position} {len}\n").as_bytes(),
-            false,
-        )?;
+        if !lines.is_empty() {
+            cursor.save(&args.cursor)?;
+        }
+        if let Some(stop) = stop {
+            bail!(stop);
+        }
     }
 }

@@ -142,7 +142,8 @@ enum Command {
     /// cosigned, so the log cannot show a rewritten or forked history to some and not to others.
     Witness(witness::WitnessArgs),
     /// Streams sealed events in tree order as OCSF, RFC 5424 syslog or CEF lines, to stdout or a
-    /// file, from this consumer's durable cursor: a restart resumes where the last run stopped.
+    /// file, syslog over TCP or HTTP (Splunk HEC), from this consumer's durable cursor: a restart
+    /// resumes where the last run stopped.
     Export(export::ExportArgs),
     /// POSTs every change of an alert (raised, folded, acknowledged, resolved) to a webhook, as
     /// JSON or Slack text, from this consumer's durable cursor; waits out database and webhook

@@ -1,9 +1,11 @@
 //! OCSF 1.1 JSON (schema.ocsf.io): one event per line. The class follows the taxonomy's
-//! category; the seed's severity, user, session, address and correlation go to OCSF's own fields,
-//! and everything else, with the event's place in the log, to `unmapped`.
+//! category, if the event has what that class requires (else it is a Base Event); the seed's
+//! severity, user, session, address and correlation go to the class's own fields where it has
+//! them, and everything else, with the event's place in the log, to `unmapped`. The export test
+//! validates every class against the OCSF schema (tests/interop/ocsf_validate.py).
 
 use crate::exported::Exported;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 pub const VERSION: &str = "1.1.0";
 
@@ -31,11 +33,97 @@ fn class(category: &str, event_type: &str) -> (u32, u32, u32) {
     }
 }
 
-pub fn render(e: &Exported) -> String {
+/// Which of the seed's context fields a class has a place for (the rest go to `unmapped`).
+struct Places {
+    user: bool,
+    actor: bool,
+    session: bool,
+    endpoint: bool,
+}
+
+fn places(class_uid: u32) -> Places {
+    let (user, actor, session, endpoint) = match class_uid {
+        3002 => (true, true, true, true),
+        3003 => (true, false, true, false),
+        3005 => (true, false, false, false),
+        6005 => (false, true, false, true),
+        _ => (false, false, false, false),
+    };
+    Places {
+        user,
+        actor,
+        session,
+        endpoint,
+    }
+}
+
+/// The privileges an authorization event names (`privileges`, `permissions`, `permission` or
+/// `role` in its data), else its subcategory: OCSF 3003 and 3005 require some.
+fn privileges(e: &Exported) -> Value {
+    let data = e.row.get("event_data");
+    let named = ["privileges", "permissions", "permission", "role"]
+        .iter()
+        .find_map(|k| match data.and_then(|d| d.get(k))? {
+            Value::String(s) => Some(vec![s.clone()]),
+            Value::Array(a) => Some(
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .filter(|p| !p.is_empty());
+    json!(named.unwrap_or_else(|| vec![e
+        .class("subcategory")
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| e.text("event_type").unwrap_or(""))
+        .to_owned()]))
+}
+
+/// The table a data access event touched: its data's `resource_type`, else the event type's
+/// middle part (`data.client.read`: client). OCSF 6005 requires a database, bucket or table.
+fn table(e: &Exported) -> Value {
+    let event_type = e.text("event_type").unwrap_or("");
+    let name = e
+        .row
+        .get("event_data")
+        .and_then(|d| d.get("resource_type"))
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| event_type.split('.').nth(1).unwrap_or(event_type));
+    json!({"name": name})
+}
+
+/// `service` names the application users authenticate to (OCSF 3002 requires a service or a
+/// destination endpoint).
+pub fn render(e: &Exported, service: &str) -> String {
     let category = e.class("category").and_then(Value::as_str).unwrap_or("");
     let event_type = e.text("event_type").unwrap_or("");
-    let (class_uid, category_uid, activity_id) = class(category, event_type);
     let user = e.user().map(|uid| json!({"uid": uid}));
+    let session = e.text("session_id").map(|s| json!({"uid": s}));
+    let ip = e.text("ip_address");
+    let (mut class_uid, mut category_uid, mut activity_id) = class(category, event_type);
+    // A class whose required context the event lacks: a Base Event, the context in `unmapped`.
+    let lacking = match class_uid {
+        3002 | 3003 | 3005 => user.is_none(),
+        6005 => ip.is_none() || (user.is_none() && session.is_none()),
+        _ => false,
+    };
+    if lacking {
+        (class_uid, category_uid, activity_id) = (0, 0, 99);
+    }
+    let at = places(class_uid);
+    let mut metadata = json!({
+        "version": VERSION,
+        "product": {"name": "auditlog", "vendor_name": "auditlog", "version": env!("CARGO_PKG_VERSION")},
+        "sequence": e.position,
+        "event_code": event_type,
+    });
+    for (k, v) in [("uid", "event_id"), ("correlation_uid", "correlation_id")] {
+        if let Some(v) = e.text(v) {
+            metadata[k] = json!(v);
+        }
+    }
     let mut o = json!({
         "class_uid": class_uid,
         "category_uid": category_uid,
@@ -46,46 +134,59 @@ pub fn render(e: &Exported) -> String {
         "severity": e.severity(),
         "status_id": if e.failed() { 2 } else { 1 },
         "message": event_type,
-        "metadata": {
-            "version": VERSION,
-            "product": {"name": "auditlog", "vendor_name": "auditlog", "version": env!("CARGO_PKG_VERSION")},
-            "uid": e.text("event_id"),
-            "correlation_uid": e.text("correlation_id"),
-            "sequence": e.position,
-            "event_code": event_type,
-        },
-        "unmapped": {
-            "event_type": event_type,
-            "event_data": e.row.get("event_data"),
-            "classification": e.row.get("classification"),
-            "enrichment_data": e.row.get("enrichment_data"),
-            "parent_correlation_id": e.row.get("parent_correlation_id"),
-            "risk_score": e.risk_score(),
-            "status": e.text("status"),
-            "position": e.position,
-            "tree_size": e.tree_size,
-            "integrity_hash": e.text("integrity_hash"),
-        },
+        "metadata": metadata,
     });
-    let mut actor = json!({});
-    if let Some(u) = &user {
-        actor["user"] = u.clone();
-        if class_uid == 3002 || class_uid == 3005 {
-            o["user"] = u.clone();
+    if let (true, Some(u)) = (at.user, &user) {
+        o["user"] = u.clone();
+    }
+    if let (true, Some(s)) = (at.session, &session) {
+        o["session"] = s.clone();
+    }
+    if at.actor {
+        let mut actor = Map::new();
+        actor.extend(user.clone().map(|u| ("user".into(), u)));
+        actor.extend(session.clone().map(|s| ("session".into(), s)));
+        if !actor.is_empty() {
+            o["actor"] = Value::Object(actor);
         }
     }
-    if let Some(s) = e.text("session_id") {
-        actor["session"] = json!({"uid": s});
+    if at.endpoint {
+        if let Some(ip) = ip {
+            o["src_endpoint"] = json!({"ip": ip});
+        }
+        if let Some(ua) = e.text("user_agent") {
+            o["http_request"] = json!({"user_agent": ua});
+        }
     }
-    if actor.as_object().is_some_and(|a| !a.is_empty()) {
-        o["actor"] = actor;
+    let mut unmapped = Map::new();
+    let unplaced = [
+        ("event_type", true),
+        ("event_data", true),
+        ("classification", true),
+        ("enrichment_data", true),
+        ("parent_correlation_id", true),
+        ("user_id", !at.user && !at.actor),
+        ("session_id", !at.session && !at.actor),
+        ("ip_address", !at.endpoint),
+        ("user_agent", !at.endpoint),
+    ];
+    for (k, unplaced) in unplaced {
+        if let Some(v) = e.row.get(k).filter(|v| unplaced && !v.is_null()) {
+            unmapped.insert(k.into(), v.clone());
+        }
     }
-    if let Some(ip) = e.text("ip_address") {
-        o["src_endpoint"] = json!({"ip": ip});
+    match class_uid {
+        3002 => o["service"] = json!({"name": service}),
+        3003 | 3005 => o["privileges"] = privileges(e),
+        6005 => o["table"] = table(e),
+        _ => {}
     }
-    if let Some(ua) = e.text("user_agent") {
-        o["http_request"] = json!({"user_agent": ua});
-    }
+    unmapped.insert("risk_score".into(), json!(e.risk_score()));
+    unmapped.insert("status".into(), json!(e.text("status")));
+    unmapped.insert("position".into(), json!(e.position));
+    unmapped.insert("tree_size".into(), json!(e.tree_size));
+    unmapped.insert("integrity_hash".into(), json!(e.text("integrity_hash")));
+    o["unmapped"] = Value::Object(unmapped);
     o.to_string()
 }
 
@@ -93,9 +194,13 @@ pub fn render(e: &Exported) -> String {
 mod tests {
     use super::*;
 
+    fn rendered(e: &Exported) -> Value {
+        serde_json::from_str(&render(e, "app")).unwrap()
+    }
+
     #[test]
     fn a_failed_login_is_an_authentication_logon_failure() {
-        let v: Value = serde_json::from_str(&render(&crate::exported::sample())).unwrap();
+        let v = rendered(&crate::exported::sample());
         assert_eq!(
             (
                 v["class_uid"].as_u64(),
@@ -109,10 +214,37 @@ mod tests {
         assert_eq!(v["user"]["uid"], "7");
         assert_eq!(v["actor"]["session"]["uid"], "s1");
         assert_eq!(v["src_endpoint"]["ip"], "203.0.113.9");
+        assert_eq!(v["service"]["name"], "app");
         assert_eq!(v["time"], 1_796_074_289_072_i64);
         assert_eq!(v["metadata"]["sequence"], 42);
         assert_eq!(v["unmapped"]["tree_size"], 50);
         assert_eq!(v["unmapped"]["risk_score"], 60);
+        assert!(v["unmapped"].get("user_id").is_none());
+    }
+
+    #[test]
+    fn what_a_class_has_no_place_for_is_unmapped() {
+        let mut e = crate::exported::sample();
+        e.row["event_type"] = json!("authz.role.assigned");
+        e.row["classification"]["category"] = json!("authorization");
+        e.row["event_data"] = json!({"role": "admin"});
+        let v = rendered(&e);
+        assert_eq!(
+            (v["class_uid"].as_u64(), v["activity_id"].as_u64()),
+            (Some(3005), Some(1))
+        );
+        assert_eq!(v["privileges"], json!(["admin"]));
+        assert_eq!(v["unmapped"]["ip_address"], "203.0.113.9");
+        assert_eq!(v["unmapped"]["session_id"], "s1");
+        assert!(v.get("actor").is_none() && v.get("src_endpoint").is_none());
+        // Without the user its class requires: a Base Event.
+        e.row["user_id"] = Value::Null;
+        let v = rendered(&e);
+        assert_eq!(
+            (v["class_uid"].as_u64(), v["type_uid"].as_u64()),
+            (Some(0), Some(99))
+        );
+        assert!(v.get("privileges").is_none());
     }
 
     #[test]

@@ -1,33 +1,52 @@
-//! `auditlog-shim export`: sealed events in tree order from a durable cursor. An export to a file
-//! killed with -9 while it follows new seals, then run again, has every position exactly once;
-//! OCSF, syslog and CEF lines each carry the event's position, tree size and integrity hash.
+//! `auditlog-shim export`: sealed events in tree order from a durable cursor. An export to a
+//! rotated file killed with -9 again and again while it follows new seals, then run again, has
+//! every position exactly once across the files; OCSF lines validate against the OCSF schema;
+//! OCSF, syslog and CEF lines each carry the event's position, tree size and integrity hash. The
+//! syslog TCP and HTTP (Splunk HEC) sinks deliver every position to receivers started here, through
+//! a refused connection, a dropped one, 503s and a 400.
 
 mod common;
 use common::*;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 fn shim_bin() -> String {
     std::env::var("AUDITLOG_SHIM").expect("AUDITLOG_SHIM is set by `make test`")
 }
 
-/// The positions of an OCSF export file, in file order.
-fn positions(file: &std::path::Path) -> Vec<i64> {
-    std::fs::read_to_string(file)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).expect("each line is JSON");
-            v["metadata"]["sequence"].as_i64().unwrap()
-        })
+/// An export's files in order: FILE.1, FILE.2, ... (rotated), then FILE.
+fn export_files(file: &Path) -> Vec<PathBuf> {
+    let rotated = (1..).map(|n| PathBuf::from(format!("{}.{n}", file.display())));
+    let mut files: Vec<PathBuf> = rotated.take_while(|f| f.exists()).collect();
+    files.push(file.to_owned());
+    files
+}
+
+/// The lines of an OCSF export, across its rotated files, in order.
+fn exported(file: &Path) -> String {
+    export_files(file)
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
         .collect()
 }
 
-/// `lines` read by tests/interop/siem_parse.py in the venv scripts/setup.sh makes.
-fn parse(format: &str, lines: &str) -> Vec<serde_json::Value> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+fn sequence(line: &str) -> i64 {
+    let v: serde_json::Value = serde_json::from_str(line).expect("each line is JSON");
+    v["metadata"]["sequence"].as_i64().unwrap()
+}
+
+/// The positions of an OCSF export, in file order.
+fn positions(file: &Path) -> Vec<i64> {
+    exported(file).lines().map(sequence).collect()
+}
+
+/// `lines` read by `script` (tests/interop/) in the venv scripts/setup.sh makes.
+fn parse(script: &str, args: &[&str], lines: &str) -> Vec<serde_json::Value> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut child = std::process::Command::new(root.join("tmp/interop-venv/bin/python"))
-        .arg(root.join("tests/interop/siem_parse.py"))
-        .arg(format)
+        .arg(root.join("tests/interop").join(script))
+        .args(args)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -48,6 +67,18 @@ fn parse(format: &str, lines: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Events of every OCSF class the export maps to, some without the context their class needs.
+const VARIED: &str = "
+    SELECT count(audit_log(
+             (ARRAY['data.client.read', 'data.client.update', 'authz.access.denied', 'authz.role.assigned',
+                    'authz.role.removed', 'auth.logout', 'billing.invoice.paid', 'data.client.delete',
+                    'auth.login.success', 'data.bulk.export'])[1 + i % 10],
+             jsonb_build_object('role', 'admin', 'i', i),
+             CASE WHEN i % 7 = 0 THEN '{}'::jsonb
+                  ELSE '{\"user_id\": 8, \"ip_address\": \"198.51.100.7\", \"session_id\": \"s8\", \"user_agent\": \"curl/8\"}'::jsonb END))
+      FROM generate_series(1, 50) i;
+    SELECT seal_audit_events();";
+
 #[tokio::test]
 async fn an_export_killed_mid_stream_resumes_with_no_gap_and_no_repeat() {
     let db = fresh_db("it_export").await;
@@ -65,60 +96,65 @@ async fn an_export_killed_mid_stream_resumes_with_no_gap_and_no_repeat() {
     let (cursor, out) = (dir.join("siem.cursor"), dir.join("siem.ndjson"));
     let (c, o) = (cursor.to_str().unwrap(), out.to_str().unwrap());
 
-    // Following in small batches while events are logged and sealed; killed -9 midway.
-    let mut follower = std::process::Command::new(shim_bin())
-        .args([
-            "--database-url",
-            &dsn,
-            "export",
-            "--follow",
-            "--poll-ms",
-            "50",
-        ])
-        .args(["--batch", "7", "--cursor", c, "--out", o])
-        .spawn()
-        .unwrap();
-    for _ in 0..10 {
-        db.batch_execute(
-            "SELECT count(audit_log('data.client.read', '{}', '{\"user_id\": 8}')) FROM generate_series(1, 50);
-             SELECT seal_audit_events();",
-        )
-        .await
-        .unwrap();
-        tokio::time::sleep(Duration::from_millis(30)).await;
+    // Following in small batches into files rotated at 20 kB while events are logged and
+    // sealed; killed -9 three times, wherever it is: writing, renaming, saving its cursor.
+    let rotating = [
+        "--batch",
+        "7",
+        "--rotate-bytes",
+        "20000",
+        "--cursor",
+        c,
+        "--out",
+        o,
+    ];
+    for _ in 0..3 {
+        let mut follower = std::process::Command::new(shim_bin())
+            .args([
+                "--database-url",
+                &dsn,
+                "export",
+                "--follow",
+                "--poll-ms",
+                "50",
+            ])
+            .args(rotating)
+            .spawn()
+            .unwrap();
+        for _ in 0..4 {
+            db.batch_execute(VARIED).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        follower.kill().unwrap();
+        follower.wait().unwrap();
     }
-    follower.kill().unwrap();
-    follower.wait().unwrap();
     let written = positions(&out).len();
     assert!(
-        written > 0 && written < 800,
+        written > 0 && written < 900,
         "killed midway: {written} lines"
     );
 
     // What a run killed between writing lines and saving its cursor leaves: lines the cursor
     // does not count, the last one cut short. The next run writes them again, once.
     let mut f = std::fs::OpenOptions::new().append(true).open(&out).unwrap();
-    std::io::Write::write_all(
-        &mut f,
-        b"{\"class_uid\": 3002, \"metadata\": {\"sequence\": 1}}\n{\"cut",
-    )
-    .unwrap();
+    f.write_all(b"{\"class_uid\": 3002, \"metadata\": {\"sequence\": 1}}\n{\"cut")
+        .unwrap();
     drop(f);
 
-    // The next run finishes; every position once, in order.
-    shim_at(&dsn, &["export", "--cursor", c, "--out", o]).unwrap();
-    assert_eq!(positions(&out), (1..=800).collect::<Vec<i64>>());
+    // The next run finishes; every position once, in order, across the rotated files, none of
+    // them past 20 kB.
+    shim_at(&dsn, &[&["export"][..], &rotating].concat()).unwrap();
+    assert_eq!(positions(&out), (1..=900).collect::<Vec<i64>>());
+    let files = export_files(&out);
+    assert!(files.len() > 10, "rotated: {files:?}");
+    for f in &files {
+        assert!(std::fs::metadata(f).unwrap().len() <= 20000, "{f:?}");
+    }
     // Nothing new: a run again writes nothing.
-    shim_at(&dsn, &["export", "--cursor", c, "--out", o]).unwrap();
-    assert_eq!(positions(&out).len(), 800);
-    let first: serde_json::Value = serde_json::from_str(
-        std::fs::read_to_string(&out)
-            .unwrap()
-            .lines()
-            .next()
-            .unwrap(),
-    )
-    .unwrap();
+    shim_at(&dsn, &[&["export"][..], &rotating].concat()).unwrap();
+    assert_eq!(positions(&out).len(), 900);
+    let text = exported(&out);
+    let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
     assert_eq!(first["class_uid"], 3002);
     assert_eq!(first["unmapped"]["tree_size"], 300);
     let sealed: Vec<(i64, String)> = db
@@ -132,6 +168,18 @@ async fn an_export_killed_mid_stream_resumes_with_no_gap_and_no_repeat() {
         .map(|r| (r.get(0), r.get(1)))
         .collect();
     assert_eq!(first["unmapped"]["integrity_hash"], sealed[0].1.as_str());
+
+    // Every line valid against the OCSF 1.1.0 schema (tests/interop/ocsf_validate.py), in each
+    // class the export maps to.
+    let valid = parse("ocsf_validate.py", &[], &text);
+    assert_eq!(valid.len(), 900);
+    let mut classes: Vec<u64> = valid
+        .iter()
+        .map(|v| v["class_uid"].as_u64().unwrap())
+        .collect();
+    classes.sort_unstable();
+    classes.dedup();
+    assert_eq!(classes, [0, 3002, 3003, 3005, 6005]);
 
     // Syslog and CEF to stdout, each from a cursor of its own, read back by parsers we did not
     // write (pycef, syslog-rfc5424-parser: tests/interop/siem_parse.py): every position once,
@@ -149,8 +197,8 @@ async fn an_export_killed_mid_stream_resumes_with_no_gap_and_no_repeat() {
             ],
         )
         .unwrap();
-        assert_eq!(std::fs::read_to_string(&cursor).unwrap(), "800 0\n");
-        let parsed: Vec<(i64, String)> = parse(format, &text)
+        assert_eq!(std::fs::read_to_string(&cursor).unwrap(), "900 0\n");
+        let parsed: Vec<(i64, String)> = parse("siem_parse.py", &[format], &text)
             .iter()
             .map(|v| {
                 (
@@ -185,4 +233,209 @@ async fn an_export_killed_mid_stream_resumes_with_no_gap_and_no_repeat() {
     assert!(err.contains("the event at position 3 is gone"), "{err}");
     assert_eq!(err.lines().filter(|l| l.starts_with('{')).count(), 2);
     assert_eq!(std::fs::read_to_string(&fresh).unwrap(), "2 0\n");
+}
+
+/// A syslog receiver on 127.0.0.1:`port`: reads RFC 6587 octet-counted frames ("LEN SP MSG")
+/// until each connection closes; the first connection it shuts at once, unread. Returns the
+/// messages when `connections` connections have closed.
+fn syslog_receiver(port: u16, connections: usize) -> std::thread::JoinHandle<Vec<String>> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    std::thread::spawn(move || {
+        drop(listener.accept().unwrap());
+        let mut messages = Vec::new();
+        for _ in 1..connections {
+            let mut r = BufReader::new(listener.accept().unwrap().0);
+            loop {
+                let mut len = Vec::new();
+                if r.read_until(b' ', &mut len).unwrap() == 0 {
+                    break;
+                }
+                let len: usize = std::str::from_utf8(&len[..len.len() - 1])
+                    .unwrap()
+                    .parse()
+                    .expect("an octet count");
+                let mut msg = vec![0; len];
+                r.read_exact(&mut msg).unwrap();
+                messages.push(String::from_utf8(msg).unwrap());
+            }
+        }
+        messages
+    })
+}
+
+/// One request a tiny HTTP server got: its headers (lower-cased names) and body, and the cursor
+/// file as it was when the request came.
+struct Request {
+    headers: Vec<(String, String)>,
+    body: String,
+    cursor: Option<String>,
+}
+
+/// An HTTP server on 127.0.0.1:`port` answering request n (from 0) with `status(n)`, one request
+/// per connection, until it has answered `count`.
+fn http_receiver(
+    port: u16,
+    count: usize,
+    cursor: PathBuf,
+    status: fn(usize) -> u16,
+) -> std::thread::JoinHandle<Vec<(u16, Request)>> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    std::thread::spawn(move || {
+        (0..count)
+            .map(|n| {
+                let mut conn = listener.accept().unwrap().0;
+                let mut r = BufReader::new(&mut conn);
+                let mut headers = Vec::new();
+                loop {
+                    let mut line = String::new();
+                    r.read_line(&mut line).unwrap();
+                    let line = line.trim_end();
+                    if line.is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = line.split_once(':') {
+                        headers.push((k.to_lowercase(), v.trim().to_owned()));
+                    }
+                }
+                let len: usize = headers
+                    .iter()
+                    .find(|(k, _)| k == "content-length")
+                    .map_or(0, |(_, v)| v.parse().unwrap());
+                let mut body = vec![0; len];
+                r.read_exact(&mut body).unwrap();
+                let request = Request {
+                    headers,
+                    body: String::from_utf8(body).unwrap(),
+                    cursor: std::fs::read_to_string(&cursor).ok(),
+                };
+                let code = status(n);
+                let answer = format!(
+                    "HTTP/1.1 {code} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nno"
+                );
+                conn.write_all(answer.as_bytes()).unwrap();
+                (code, request)
+            })
+            .collect()
+    })
+}
+
+#[tokio::test]
+async fn the_syslog_tcp_and_http_sinks_deliver_every_position_through_failures() {
+    let db = fresh_db("it_export_sinks").await;
+    let dsn = dsn("it_export_sinks");
+    for _ in 0..4 {
+        db.batch_execute(VARIED).await.unwrap();
+    }
+    let dir = std::env::temp_dir().join("auditlog_it_export_sinks");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let all: Vec<i64> = (1..=200).collect();
+
+    // Syslog over TCP: the receiver is not there yet (refused, tried again with backoff), then
+    // drops the first connection unread (sent again on a new one). Every position once, read
+    // back by syslog-rfc5424-parser.
+    let cursor = dir.join("tcp.cursor");
+    let shim = std::process::Command::new(shim_bin())
+        .args([
+            "--database-url",
+            &dsn,
+            "export",
+            "--format",
+            "syslog",
+            "--batch",
+            "30",
+        ])
+        .args(["--max-backoff-ms", "200", "--syslog-tcp", "127.0.0.1:55521"])
+        .args(["--cursor", cursor.to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let receiver = syslog_receiver(55521, 2);
+    let o = shim.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("positions 1 to 30 not accepted, trying again"),
+        "{stderr}"
+    );
+    let messages = receiver.join().unwrap();
+    let parsed = parse("siem_parse.py", &["syslog"], &(messages.join("\n") + "\n"));
+    let got: Vec<i64> = parsed
+        .iter()
+        .map(|v| v["position"].as_i64().unwrap())
+        .collect();
+    assert_eq!(got, all);
+    assert_eq!(std::fs::read_to_string(&cursor).unwrap(), "200 0\n");
+
+    // HTTP, Splunk HEC's shape: 503 to the third, fourth and fifth request (the cursor stays at
+    // the two batches accepted), then 200s. Every position once in the accepted bodies.
+    let cursor = dir.join("hec.cursor");
+    let receiver = http_receiver(55522, 7 + 3, cursor.clone(), |n| match n {
+        2..=4 => 503,
+        _ => 200,
+    });
+    let c = cursor.to_str().unwrap();
+    let hec = ["--http", "http://127.0.0.1:55522/services/collector/event"];
+    let out = shim_at(
+        &dsn,
+        &[
+            &["export", "--batch", "30", "--max-backoff-ms", "200"][..],
+            &hec,
+            &["--hec-token", "t0k", "--hostname", "db1", "--cursor", c],
+        ]
+        .concat(),
+    )
+    .unwrap();
+    assert_eq!(
+        out.matches("not accepted, trying again").count(),
+        3,
+        "{out}"
+    );
+    let requests = receiver.join().unwrap();
+    let mut delivered = Vec::new();
+    for (n, (status, r)) in requests.iter().enumerate() {
+        let header = |k: &str| {
+            r.headers
+                .iter()
+                .find(|(h, _)| h == k)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(header("authorization"), Some("Splunk t0k"));
+        assert_eq!(header("content-type"), Some("application/x-ndjson"));
+        if *status == 503 {
+            assert_eq!(r.cursor.as_deref(), Some("60 0\n"), "request {n}");
+            continue;
+        }
+        for line in r.body.lines() {
+            let e: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(
+                (e["source"].as_str(), e["host"].as_str()),
+                (Some("auditlog"), Some("db1"))
+            );
+            assert_eq!(e["sourcetype"], "auditlog:ocsf");
+            assert!(e["time"].as_f64().unwrap() > 1e9);
+            delivered.push(e["event"]["metadata"]["sequence"].as_i64().unwrap());
+        }
+    }
+    assert_eq!(delivered, all);
+    assert_eq!(std::fs::read_to_string(&cursor).unwrap(), "200 0\n");
+
+    // A 400 stops it at once, named, the cursor where it was.
+    let cursor = dir.join("refused.cursor");
+    let receiver = http_receiver(55522, 1, cursor.clone(), |_| 400);
+    let err = shim_at(
+        &dsn,
+        &[
+            "export",
+            "--http",
+            "http://127.0.0.1:55522/",
+            "--cursor",
+            cursor.to_str().unwrap(),
+        ],
+    )
+    .unwrap_err();
+    assert!(err.contains("400 Bad Request"), "{err}");
+    receiver.join().unwrap();
+    assert!(!cursor.exists());
 }
