@@ -6,6 +6,9 @@
 //! logged before it is committed. For acknowledged durability across a crash of the application,
 //! send to `auditlog-shim serve` instead.
 //!
+//! An event logged inside a [`CorrelationContext`](crate::correlation::CorrelationContext) gets
+//! its correlation id and parent.
+//!
 //! ```no_run
 //! # async fn example() -> anyhow::Result<()> {
 //! use auditlog_shim::client::{Collector, Config};
@@ -17,6 +20,7 @@
 //! # Ok(()) }
 //! ```
 
+use crate::correlation;
 use crate::deliver::Deliverer;
 use crate::ndjson::{self, Ids};
 use serde_json::{json, Value};
@@ -74,18 +78,21 @@ impl Collector {
         Collector { tx, task }
     }
 
-    /// Queues one event and returns its id; waits only while the buffer is full.
+    /// Queues one event and returns its id; waits only while the buffer is full. The correlation
+    /// in scope is added to `user_context`.
     pub async fn log(
         &self,
         event_type: &str,
         event_data: Value,
         user_context: Value,
     ) -> anyhow::Result<uuid::Uuid> {
+        let user_context = correlation::add_to_user_context(user_context);
         let line = json!({"event_type": event_type, "event_data": event_data, "user_context": user_context});
         self.log_line(&line.to_string()).await
     }
 
-    /// Queues one event given as a line (`event_id` and `timestamp` may be set by the caller).
+    /// Queues one event given as a line (`event_id` and `timestamp` may be set by the caller), as
+    /// it is: no correlation is added.
     pub async fn log_line(&self, line: &str) -> anyhow::Result<uuid::Uuid> {
         let now_us = chrono::Utc::now().timestamp_micros();
         let event = ndjson::decode_line(line.as_bytes(), usize::MAX, now_us, Ids::New, 1)

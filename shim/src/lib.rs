@@ -1,6 +1,6 @@
 //! auditlog-shim: gets application events into the auditlog extension, and anchors its chain
 //! outside the database. The binary's commands are built from these modules; [`client`] is the
-//! library for Rust applications.
+//! library for Rust applications, with [`correlation`]'s contexts.
 
 pub mod alerts;
 pub mod anchor;
@@ -8,6 +8,7 @@ pub mod backoff;
 pub mod cef;
 pub mod checkpoint;
 pub mod client;
+pub mod correlation;
 pub mod cosignature;
 pub mod deliver;
 pub mod durable;

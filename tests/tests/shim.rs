@@ -370,6 +370,54 @@ async fn the_client_library_batches_and_flushes() {
     );
 }
 
+#[tokio::test]
+async fn the_client_library_logs_the_correlation_in_scope() {
+    use auditlog_shim::client::{Collector, Config};
+    use auditlog_shim::correlation::{current, with_correlation_id, CorrelationContext};
+    use serde_json::json;
+    let db = fresh_db("shim_client_correlation").await;
+    let audit = Collector::start(&dsn("shim_client_correlation"), Config::default());
+    let log = |n: i32| audit.log("auth.logout", json!({"n": n}), json!({"user_id": 7}));
+    let (root, child) = CorrelationContext::default()
+        .run(async {
+            log(1).await.unwrap();
+            let child = with_correlation_id("payment", async {
+                log(2).await.unwrap();
+                current().unwrap().id
+            })
+            .await;
+            (current().unwrap().id, child)
+        })
+        .await;
+    log(3).await.unwrap();
+    assert_eq!(audit.close().await.logged, 3);
+    let rows: Vec<(String, String, Option<String>)> = db
+        .query(
+            "SELECT event_data->>'n', correlation_id, parent_correlation_id
+               FROM audit.audit_events ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert!(root.ends_with("_root") && child.ends_with("_payment"));
+    assert_eq!(
+        rows[..2],
+        [
+            ("1".into(), root.clone(), None),
+            ("2".into(), child, Some(root))
+        ]
+    );
+    // Outside any context, the database makes one from the user, as for any event.
+    assert!(
+        rows[2].1.starts_with("CORR_") && rows[2].1.contains("_7_"),
+        "{rows:?}"
+    );
+    assert_eq!(rows[2].2, None);
+}
+
 async fn audit_err() -> String {
     use auditlog_shim::client::{Collector, Config};
     let audit = Collector::start(&dsn("shim_client"), Config::default());

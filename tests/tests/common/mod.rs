@@ -166,9 +166,18 @@ impl Shim {
         self.dsn = dsn.to_string();
     }
 
-    /// Starts the shim again on the same spool (after a kill or a stop).
+    /// Starts the shim again on the same spool (after a kill or a stop), on a new port.
     pub async fn restart(&mut self) {
-        let port = free_port();
+        self.restart_on(free_port()).await
+    }
+
+    /// Starts the shim again on the same spool and port, where its clients left it.
+    pub async fn restart_in_place(&mut self) {
+        let port = self.url.rsplit(':').next().unwrap().parse().unwrap();
+        self.restart_on(port).await
+    }
+
+    async fn restart_on(&mut self, port: u16) {
         self.url = format!("http://127.0.0.1:{port}");
         let shim = std::env::var("AUDITLOG_SHIM").expect("AUDITLOG_SHIM is set by `make test`");
         self.child = std::process::Command::new(shim)
