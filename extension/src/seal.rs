@@ -16,6 +16,9 @@ use pgrx::prelude::*;
 /// "auditlog" in ASCII: the advisory lock key that serialises sealers.
 pub(crate) const SEAL_LOCK: i64 = 0x6175_6469_746c_6f67;
 
+/// The channel each seal NOTIFYs on, with the tree size it reached.
+const SEALED_CHANNEL: &str = "auditlog_sealed";
+
 /// Empties the queue of what this statement sees committed.
 const TAKE: &str = "DELETE FROM audit.unsealed_events
     RETURNING event_id, \"timestamp\", event_hash, classification_hash, correlation_id,
@@ -147,6 +150,12 @@ pub fn seal_audit_events() -> i64 {
             ],
         )?;
         correlation::roll_up(client, &queued)?;
+        // Wakes followers (`auditlog-shim export --follow`) at commit, with the new tree size.
+        client.update(
+            "SELECT pg_notify($1, $2)",
+            None,
+            &[SEALED_CHANNEL.into(), b.last_position.to_string().into()],
+        )?;
         Ok::<_, pgrx::spi::SpiError>(b.event_count)
     })
     .unwrap_or_else(|e| error!("seal_audit_events: {e}"))

@@ -10,11 +10,10 @@
 
 use crate::backoff::Backoff;
 use crate::deliver::db_error;
-use crate::durable;
+use crate::{durable, listen};
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 
@@ -97,7 +96,7 @@ pub async fn run(url: &str, args: AlertsArgs) -> Result<()> {
     let max = Duration::from_secs(args.max_backoff_seconds);
     let mut db_backoff = Backoff::new(max);
     loop {
-        let (client, woken) = match connect(url, &args.channel).await {
+        let (client, woken) = match listen::connect(url, &args.channel).await {
             Ok(c) => c,
             Err(e) => {
                 eprintln!(
@@ -277,29 +276,6 @@ fn slack_text(change_id: i64, change: &Value, alert: Option<&Value>) -> String {
         s(a, "alert_id"),
         s(a, "correlation_id")
     )
-}
-
-/// A connection that LISTENs on `channel` and wakes the returned `Notify` on each notification.
-async fn connect(url: &str, channel: &str) -> Result<(tokio_postgres::Client, Arc<Notify>)> {
-    let (client, mut conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
-    let woken = Arc::new(Notify::new());
-    let wake = woken.clone();
-    tokio::spawn(async move {
-        let mut messages = futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
-        while let Some(Ok(m)) = futures_util::StreamExt::next(&mut messages).await {
-            if let tokio_postgres::AsyncMessage::Notification(_) = m {
-                wake.notify_one();
-            }
-        }
-    });
-    client
-        .batch_execute(&format!("LISTEN {}", quote_ident(channel)))
-        .await?;
-    Ok((client, woken))
-}
-
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 #[cfg(test)]

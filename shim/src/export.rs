@@ -5,13 +5,15 @@
 //! at least once (a crash, or a lost answer, can repeat the last batch: each line carries its
 //! position).
 
+use crate::backoff::Backoff;
 use crate::export_cursor::Cursor;
 use crate::exported::Exported;
 use crate::sinks::{self, file::FileSink, http, syslog_tcp::SyslogTcp, Line, Retries, Sink};
-use crate::{cef, ocsf, syslog};
+use crate::{cef, listen, ocsf, syslog};
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use std::time::Duration;
+use tokio::sync::Notify;
 use tokio_postgres::Client;
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -65,7 +67,8 @@ pub struct ExportArgs {
     /// Events per read (and per sink batch and cursor save).
     #[arg(long, default_value_t = 1000)]
     batch: i64,
-    /// With --follow, how often to look for new seals, in milliseconds.
+    /// With --follow, how often to look for new seals that no notification announced, in
+    /// milliseconds.
     #[arg(long, default_value_t = 1000)]
     poll_ms: u64,
     /// Syslog: the HOSTNAME field; Splunk HEC: the host.
@@ -128,9 +131,39 @@ fn render(args: &ExportArgs, e: &Exported) -> String {
     }
 }
 
-pub async fn run(db: &Client, args: ExportArgs) -> Result<()> {
+/// The channel each seal NOTIFYs on (extension/src/seal.rs).
+const SEALED_CHANNEL: &str = "auditlog_sealed";
+
+pub async fn run(url: &str, args: ExportArgs) -> Result<()> {
     let mut cursor = Cursor::read(&args.cursor)?;
     let mut sink = sink(&args, &cursor)?;
+    let mut db_backoff = Backoff::new(Duration::from_millis(args.max_backoff_ms));
+    loop {
+        let result = match listen::connect(url, SEALED_CHANNEL).await {
+            Ok((db, woken)) => export_from(&db, &woken, &args, &mut cursor, &mut sink).await,
+            Err(e) => Err(e.context("connecting to PostgreSQL")),
+        };
+        // Following, a database that fails is waited out: the cursor holds the place.
+        match result {
+            Err(e) if args.follow && e.downcast_ref::<tokio_postgres::Error>().is_some() => {
+                eprintln!(
+                    "auditlog-shim: export: database error, again in up to {:?}: {e:#}",
+                    db_backoff.limit()
+                );
+                db_backoff.wait().await;
+            }
+            done => return done,
+        }
+    }
+}
+
+async fn export_from(
+    db: &Client,
+    woken: &Notify,
+    args: &ExportArgs,
+    cursor: &mut Cursor,
+    sink: &mut Sink,
+) -> Result<()> {
     let retries = Retries {
         max_backoff: Duration::from_millis(args.max_backoff_ms),
         tries: (!args.follow).then_some(args.tries),
@@ -144,9 +177,10 @@ pub async fn run(db: &Client, args: ExportArgs) -> Result<()> {
             if !args.follow {
                 return Ok(());
             }
-            // Polling, not LISTEN: the sealer sends no notification, and at this interval a poll
-            // costs little (README, "Export to a SIEM", has the measurement).
-            tokio::time::sleep(Duration::from_millis(args.poll_ms)).await;
+            // A seal's NOTIFY wakes it; the poll is the fallback (README, "Export to a SIEM",
+            // has both measured).
+            let _ =
+                tokio::time::timeout(Duration::from_millis(args.poll_ms), woken.notified()).await;
             continue;
         }
         let mut lines = Vec::with_capacity(rows.len());
@@ -177,15 +211,15 @@ pub async fn run(db: &Client, args: ExportArgs) -> Result<()> {
                 tree_size,
             };
             lines.push(Line {
-                text: render(&args, &e),
+                text: render(args, &e),
                 position: p,
                 time_ms: e.time_ms(),
             });
             position = p;
         }
-        sinks::deliver(&mut sink, &lines, &retries).await?;
+        sinks::deliver(sink, &lines, &retries).await?;
         cursor.position = position;
-        if let Sink::File(f) = &sink {
+        if let Sink::File(f) = &*sink {
             (cursor.len, cursor.rotations) = (f.len, f.rotations);
         }
         if !lines.is_empty() {

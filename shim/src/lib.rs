@@ -15,6 +15,7 @@ pub mod durable;
 pub mod export;
 pub mod export_cursor;
 pub mod exported;
+pub mod listen;
 pub mod metrics;
 pub mod ndjson;
 pub mod ocsf;

@@ -240,7 +240,7 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::Witness(args) => witness::serve(args).await,
-        Command::Export(args) => export::run(&connect(url).await?, args).await,
+        Command::Export(args) => export::run(url, args).await,
         Command::Alerts(args) => alerts::run(url, args).await,
         Command::VaultStatus { vault, source } => {
             anyhow::ensure!(

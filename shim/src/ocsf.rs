@@ -28,6 +28,8 @@ fn class(category: &str, event_type: &str) -> (u32, u32, u32) {
         "data_access" if has(".create") => (6005, 6, 6),
         "data_access" if has(".delete") => (6005, 6, 7),
         "data_access" => (6005, 6, 99),
+        // Detection Finding, 1 Create: the security category is what was detected.
+        "security" => (2004, 2, 1),
         // Base Event for the rest.
         _ => (0, 0, 99),
     }
@@ -132,7 +134,8 @@ pub fn render(e: &Exported, service: &str) -> String {
         "time": e.time_ms(),
         "severity_id": e.severity_codes().0,
         "severity": e.severity(),
-        "status_id": if e.failed() { 2 } else { 1 },
+        // A finding's status is its triage state: a new one. Elsewhere 1 Success, 2 Failure.
+        "status_id": if e.failed() && class_uid != 2004 { 2 } else { 1 },
         "message": event_type,
         "metadata": metadata,
     });
@@ -179,6 +182,13 @@ pub fn render(e: &Exported, service: &str) -> String {
         3002 => o["service"] = json!({"name": service}),
         3003 | 3005 => o["privileges"] = privileges(e),
         6005 => o["table"] = table(e),
+        2004 => {
+            o["finding_info"] = json!({
+                "uid": e.text("event_id"),
+                "title": event_type,
+                "types": [e.class("subcategory")],
+            })
+        }
         _ => {}
     }
     unmapped.insert("risk_score".into(), json!(e.risk_score()));
@@ -252,6 +262,7 @@ mod tests {
         assert_eq!(class("authorization", "authz.access.denied").0, 3003);
         assert_eq!(class("authorization", "authz.role.removed"), (3005, 3, 2));
         assert_eq!(class("data_access", "data.client.delete"), (6005, 6, 7));
+        assert_eq!(class("security", "security.breach.suspected"), (2004, 2, 1));
         assert_eq!(class("system", "system.startup").0, 0);
     }
 }

@@ -249,21 +249,20 @@ async fn every_change_once_through_failures_a_kill_and_a_late_commit() {
     slow.batch_execute("COMMIT").await.unwrap();
 
     // Following: killed with -9 while alerts keep coming, started again.
-    let mut follower = alerts(&dsn, &hook.url, &cursor, &[]).spawn().unwrap();
+    let mut follower = Running(alerts(&dsn, &hook.url, &cursor, &[]).spawn().unwrap());
     hook.wait_for(9).await;
     for i in 0..20 {
         raise(&db, &format!("CORR_F{i}")).await;
         if i == 10 {
-            follower.kill().unwrap();
-            follower.wait().unwrap();
+            follower.0.kill().unwrap();
+            follower.0.wait().unwrap();
         }
     }
-    let mut follower = alerts(&dsn, &hook.url, &cursor, &[]).spawn().unwrap();
+    let follower = Running(alerts(&dsn, &hook.url, &cursor, &[]).spawn().unwrap());
     let all = expected_keys(&db).await;
     hook.wait_for(all.len()).await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    follower.kill().unwrap();
-    follower.wait().unwrap();
+    drop(follower);
     // Every change, in order; a kill between the webhook's answer and the cursor's save can send
     // one change twice, with the same key, and never skips one.
     let mut got = hook.keys();
@@ -315,7 +314,7 @@ async fn a_database_outage_is_waited_out() {
     raise(&db, "CORR_1").await;
     let hook = Receiver::start(0).await;
     let cursor = cursor_file("alerts_outage");
-    let mut follower = alerts(&dsn, &hook.url, &cursor, &[]).spawn().unwrap();
+    let mut follower = Running(alerts(&dsn, &hook.url, &cursor, &[]).spawn().unwrap());
     hook.wait_for(1).await;
     cluster.run(&["stop", cluster.0.to_str().unwrap()]);
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
@@ -323,8 +322,7 @@ async fn a_database_outage_is_waited_out() {
     let db = connect_dsn(&dsn).await;
     raise(&db, "CORR_2").await;
     hook.wait_for(2).await;
-    assert!(follower.try_wait().unwrap().is_none(), "still running");
-    follower.kill().unwrap();
-    follower.wait().unwrap();
+    assert!(follower.0.try_wait().unwrap().is_none(), "still running");
+    drop(follower);
     assert_eq!(hook.keys(), expected_keys(&db).await);
 }

@@ -473,3 +473,14 @@ pub async fn all_sealed(db: &Client, secs: u64) -> i64 {
     }
     panic!("{sealed} of {logged} events sealed after {secs} s");
 }
+
+/// A child process killed when dropped, so that a failing test leaves none behind (one holding
+/// the test's stdout would keep `make test`'s pipe open).
+pub struct Running(pub std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
