@@ -10,7 +10,8 @@
 
 use crate::backoff::Backoff;
 use crate::deliver::db_error;
-use crate::{durable, listen};
+use crate::sinks::{http, Failure};
+use crate::{connection, durable};
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -96,7 +97,7 @@ pub async fn run(url: &str, args: AlertsArgs) -> Result<()> {
     let max = Duration::from_secs(args.max_backoff_seconds);
     let mut db_backoff = Backoff::new(max);
     loop {
-        let (client, woken) = match listen::connect(url, &args.channel).await {
+        let (client, woken) = match connection::connect_listening(url, &args.channel).await {
             Ok(c) => c,
             Err(e) => {
                 eprintln!(
@@ -207,8 +208,9 @@ fn open_cursor(args: &AlertsArgs, system: &str) -> Result<Cursor> {
     }
 }
 
-/// POSTs until the webhook takes it: 2xx. 429, 5xx and failures to connect are retried with
-/// backoff; another answer stops the command before the change, since no retry would help.
+/// POSTs until the webhook takes it (its answers read as the export's HTTP sink reads them):
+/// what may pass is retried with backoff; a refusal stops the command before the change, since
+/// no retry would help.
 async fn post(
     http: &reqwest::Client,
     args: &AlertsArgs,
@@ -225,24 +227,18 @@ async fn post(
             .timeout(Duration::from_secs(30))
             .send()
             .await;
-        let why = match sent {
-            Ok(r) if r.status().is_success() => return Ok(()),
-            Ok(r) if r.status().as_u16() == 429 || r.status().is_server_error() => {
-                format!("answered {}", r.status())
+        match http::accepted(&args.webhook, sent).await {
+            Ok(()) => return Ok(()),
+            Err(Failure::Stop(e)) => {
+                return Err(Stop::Fatal(e.context(format!(
+                    "the webhook refused change {key}; it was not delivered and the cursor stays before it"
+                ))))
             }
-            Ok(r) => {
-                let status = r.status();
-                let text = r.text().await.unwrap_or_default();
-                return Err(Stop::Fatal(anyhow::anyhow!(
-                    "the webhook refused change {key} ({status}: {text}); it was not delivered and the cursor stays before it"
-                )));
-            }
-            Err(e) => e.to_string(),
-        };
-        eprintln!(
-            "auditlog-shim alerts: webhook {why}, retrying in up to {:?}",
-            backoff.limit()
-        );
+            Err(Failure::Retry(e)) => eprintln!(
+                "auditlog-shim alerts: webhook: {e:#}; retrying in up to {:?}",
+                backoff.limit()
+            ),
+        }
         backoff.wait().await;
     }
 }

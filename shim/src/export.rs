@@ -9,7 +9,7 @@ use crate::backoff::Backoff;
 use crate::export_cursor::Cursor;
 use crate::exported::Exported;
 use crate::sinks::{self, file::FileSink, http, syslog_tcp::SyslogTcp, Line, Retries, Sink};
-use crate::{cef, listen, ocsf, syslog};
+use crate::{cef, connection, ocsf, syslog};
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -139,7 +139,7 @@ pub async fn run(url: &str, args: ExportArgs) -> Result<()> {
     let mut sink = sink(&args, &cursor)?;
     let mut db_backoff = Backoff::new(Duration::from_millis(args.max_backoff_ms));
     loop {
-        let result = match listen::connect(url, SEALED_CHANNEL).await {
+        let result = match connection::connect_listening(url, SEALED_CHANNEL).await {
             Ok((db, woken)) => export_from(&db, &woken, &args, &mut cursor, &mut sink).await,
             Err(e) => Err(e.context("connecting to PostgreSQL")),
         };

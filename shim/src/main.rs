@@ -7,6 +7,7 @@
 //! an event is in the log without the database.
 
 use anyhow::{Context, Result};
+use auditlog_shim::connection::connect;
 use auditlog_shim::{alerts, anchor, export, report, send, serve, shards, vault_status, witness};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -284,28 +285,4 @@ async fn connect_shards<'a>(
         shards.push((u.as_str(), c));
     }
     Ok(shards)
-}
-
-/// Connects, and prints the server's notices (audit_log()'s warnings about malformed context
-/// values among them).
-async fn connect(url: &str) -> Result<tokio_postgres::Client> {
-    let (client, mut conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-        .await
-        .context("connecting to PostgreSQL")?;
-    tokio::spawn(async move {
-        let mut messages = futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
-        while let Some(msg) = futures_util::StreamExt::next(&mut messages).await {
-            match msg {
-                Ok(tokio_postgres::AsyncMessage::Notice(n)) => {
-                    eprintln!("{}: {}", n.severity(), n.message())
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    eprintln!("connection error: {e}");
-                    break;
-                }
-            }
-        }
-    });
-    Ok(client)
 }

@@ -73,23 +73,32 @@ impl Http {
         if let Some(hec) = &self.hec {
             req = req.header("Authorization", format!("Splunk {}", hec.token));
         }
-        let answer = req.send().await?;
-        let status = answer.status();
-        if status.is_success() {
-            return Ok(());
-        }
-        let text: String = answer
-            .text()
-            .await
-            .unwrap_or_default()
-            .chars()
-            .take(300)
-            .collect();
-        let e = anyhow!("{} answered {status}: {}", self.url, text.trim());
-        match status.as_u16() {
-            429 | 500..=599 => Err(Failure::Retry(e)),
-            _ => Err(Failure::Stop(e)),
-        }
+        accepted(&self.url, req.send().await).await
+    }
+}
+
+/// What an HTTP receiver's answer means: 2xx accepted; 429, 5xx and no answer may pass; any
+/// other answer never will. (`alerts` reads its webhook's answers the same way.)
+pub async fn accepted(
+    url: &str,
+    sent: Result<reqwest::Response, reqwest::Error>,
+) -> Result<(), Failure> {
+    let answer = sent?;
+    let status = answer.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    let text: String = answer
+        .text()
+        .await
+        .unwrap_or_default()
+        .chars()
+        .take(300)
+        .collect();
+    let e = anyhow!("{url} answered {status}: {}", text.trim());
+    match status.as_u16() {
+        429 | 500..=599 => Err(Failure::Retry(e)),
+        _ => Err(Failure::Stop(e)),
     }
 }
 
