@@ -11,10 +11,11 @@ PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 # manager tests/tests/auto_failover.rs runs auditlog under.
 # postgresql-15-plproxy: the router of sharded ingest (sql/router.sql, tests/tests/shards.rs).
 # python3-venv: a virtual environment for the parsers we did not write that the export test reads
-# CEF and syslog lines with (tests/interop/siem_parse.py).
+# CEF and syslog lines with (tests/interop/siem_parse.py). openssl: the private CA and server
+# certificate of the export's HTTPS test.
 DEB_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-15-cron postgresql-15-pgaudit
               libclang-dev clang sudo pkg-config curl chromium golang-go golang-golang-x-mod-dev
-              postgresql-15-auto-failover postgresql-15-plproxy python3-venv)
+              postgresql-15-auto-failover postgresql-15-plproxy python3-venv openssl)
 
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do

@@ -10,6 +10,7 @@
 
 use crate::backoff::Backoff;
 use crate::deliver::db_error;
+use crate::http_client::{self, TlsArgs};
 use crate::sinks::{http, Failure};
 use crate::{connection, durable};
 use anyhow::{bail, Context, Result};
@@ -47,6 +48,8 @@ pub struct AlertsArgs {
     /// restore into another cluster, with the change_id the old cursor named).
     #[arg(long)]
     after_change: Option<i64>,
+    #[command(flatten)]
+    tls: TlsArgs,
 }
 
 /// Where a consumer is: the cluster, the last (xid, change_id) delivered, and the change_id
@@ -93,7 +96,7 @@ const CHANGES: &str = "
      LIMIT 100";
 
 pub async fn run(url: &str, args: AlertsArgs) -> Result<()> {
-    let http = reqwest::Client::new();
+    let http = http_client::build(&args.tls, Duration::from_secs(30))?;
     let max = Duration::from_secs(args.max_backoff_seconds);
     let mut db_backoff = Backoff::new(max);
     loop {
@@ -224,7 +227,6 @@ async fn post(
             .header("idempotency-key", key)
             .header("content-type", "application/json")
             .body(body.to_string())
-            .timeout(Duration::from_secs(30))
             .send()
             .await;
         match http::accepted(&args.webhook, sent).await {

@@ -3,6 +3,7 @@
 //! sealed events, cosigned by c2sp.org/tlog-witness witnesses; 0.2.0's JSON checkpoints in the
 //! same directory still verify.
 
+use crate::http_client::{self, TlsArgs};
 use crate::signed_checkpoint::{self as sc, Break, Dir, Head, Trust};
 use crate::tlog_proof::{self, TlogProof};
 use crate::{checkpoint, cosignature, durable};
@@ -317,6 +318,7 @@ pub async fn checkpoint(
     dir: &Path,
     cosigners: &[Cosigner],
     replicas: &[(&str, Client)],
+    tls: &TlsArgs,
 ) -> Result<()> {
     let skey = read_text(key_path)?;
     let signer = StandardSigner::new(&skey)
@@ -348,9 +350,7 @@ pub async fn checkpoint(
     let seq = files.next_seq();
     let own = sc::sign(&now, &signer)?;
     let submitted = sc::note(&now, std::slice::from_ref(&own))?;
-    let http = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(30))
-        .build()?;
+    let http = http_client::build(tls, std::time::Duration::from_secs(30))?;
     let mut sigs = vec![own];
     let mut failed = 0;
     for w in &witnesses {

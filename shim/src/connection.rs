@@ -43,7 +43,7 @@ async fn drive(mut conn: Conn, wake: Option<Arc<Notify>>) {
             }
             Ok(_) => {}
             Err(e) => {
-                eprintln!("connection error: {e}");
+                eprintln!("connection error: {}", crate::deliver::db_error(&e));
                 break;
             }
         }

@@ -8,6 +8,7 @@
 use crate::backoff::Backoff;
 use crate::export_cursor::Cursor;
 use crate::exported::Exported;
+use crate::http_client::TlsArgs;
 use crate::sinks::{self, file::FileSink, http, syslog_tcp::SyslogTcp, Line, Retries, Sink};
 use crate::{cef, connection, ocsf, syslog};
 use anyhow::{bail, Context, Result};
@@ -42,7 +43,7 @@ pub struct ExportArgs {
     /// receiver's TCP stack acknowledged it, and a broken connection's batch is sent again.
     #[arg(long, value_name = "HOST:PORT", conflicts_with = "http")]
     syslog_tcp: Option<String>,
-    /// POSTs each batch as NDJSON (application/x-ndjson) to this http:// URL. At least once: 2xx
+    /// POSTs each batch as NDJSON (application/x-ndjson) to this http:// or https:// URL. At least once: 2xx
     /// accepts, 429, 5xx and no answer are tried again, any other answer stops the export.
     #[arg(long, value_name = "URL")]
     http: Option<String>,
@@ -55,6 +56,8 @@ pub struct ExportArgs {
         hide_env_values = true
     )]
     hec_token: Option<String>,
+    #[command(flatten)]
+    tls: TlsArgs,
     /// Keeps going as new events are sealed; a sink that fails is then tried again forever.
     #[arg(long)]
     follow: bool,
@@ -118,7 +121,7 @@ fn sink(args: &ExportArgs, cursor: &Cursor) -> Result<Sink> {
             sourcetype: format!("auditlog:{format}"),
             json_events: matches!(args.format, Format::Ocsf),
         });
-        return Ok(Sink::Http(http::Http::new(url, hec)?));
+        return Ok(Sink::Http(http::Http::new(url, hec, &args.tls)?));
     }
     Ok(Sink::Stdout)
 }

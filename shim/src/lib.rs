@@ -16,6 +16,7 @@ pub mod durable;
 pub mod export;
 pub mod export_cursor;
 pub mod exported;
+pub mod http_client;
 pub mod metrics;
 pub mod ndjson;
 pub mod ocsf;

@@ -8,6 +8,7 @@
 
 use anyhow::{Context, Result};
 use auditlog_shim::connection::connect;
+use auditlog_shim::http_client::TlsArgs;
 use auditlog_shim::{alerts, anchor, export, report, send, serve, shards, vault_status, witness};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -91,7 +92,7 @@ enum Command {
         /// Where checkpoint files are kept (best: write-once storage the database cannot touch).
         #[arg(long)]
         dir: PathBuf,
-        /// A witness: its URL prefix (http://, add-checkpoint is posted under it) and its .vkey
+        /// A witness: its URL prefix (http:// or https://, add-checkpoint is posted under it) and its .vkey
         /// file. Repeat for each witness.
         #[arg(long, value_name = "URL,VKEY_FILE")]
         witness: Vec<anchor::Cosigner>,
@@ -105,6 +106,8 @@ enum Command {
         /// newest combined checkpoint in DIR, or nothing is written (docs/scaling.md).
         #[arg(long, value_name = "URL", conflicts_with_all = ["witness", "replica"])]
         shard: Vec<String>,
+        #[command(flatten)]
+        tls: TlsArgs,
     },
     /// Checks every checkpoint in DIR (signatures, cosignatures, sequence, each extending the one
     /// before) and that the database still holds exactly the history each one signed; names
@@ -201,6 +204,7 @@ async fn main() -> Result<()> {
             witness,
             replica,
             shard,
+            tls,
         } => {
             if !shard.is_empty() {
                 let shards = connect_shards(&shard, "no combined checkpoint written").await?;
@@ -213,7 +217,7 @@ async fn main() -> Result<()> {
                 })?;
                 replicas.push((r.as_str(), c));
             }
-            anchor::checkpoint(&connect(url).await?, &key, &dir, &witness, &replicas).await
+            anchor::checkpoint(&connect(url).await?, &key, &dir, &witness, &replicas, &tls).await
         }
         Command::Verify { dir, keys, shard } => {
             let problems = if shard.is_empty() {

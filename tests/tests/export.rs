@@ -3,7 +3,8 @@
 //! every position exactly once across the files; OCSF lines validate against the OCSF schema;
 //! OCSF, syslog and CEF lines each carry the event's position, tree size and integrity hash. The
 //! syslog TCP and HTTP (Splunk HEC) sinks deliver every position to receivers started here, through
-//! a refused connection, a dropped one, 503s and a 400.
+//! a refused connection, a dropped one, 503s and a 400; the HTTP sink also over HTTPS, to Python's
+//! TLS server, trusting a private CA only with --ca-file.
 
 mod common;
 use common::*;
@@ -441,6 +442,142 @@ async fn the_syslog_tcp_and_http_sinks_deliver_every_position_through_failures()
     assert!(err.contains("400 Bad Request"), "{err}");
     receiver.join().unwrap();
     assert!(!cursor.exists());
+}
+
+/// Runs `openssl` with `args` in `dir`.
+fn openssl(dir: &Path, args: &[&str]) {
+    let o = std::process::Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("openssl (scripts/setup.sh installs it)");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[tokio::test]
+async fn the_http_sink_speaks_https_and_trusts_a_private_ca_only_when_told() {
+    let db = fresh_db("it_export_https").await;
+    let dsn = dsn("it_export_https");
+    db.batch_execute(VARIED).await.unwrap();
+    let dir = std::env::temp_dir().join("auditlog_it_export_https");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+
+    // A company's own CA, and a server certificate for localhost signed by it.
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    openssl(
+        &dir,
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=auditlog test CA",
+            ],
+        ]
+        .concat(),
+    );
+    openssl(
+        &dir,
+        &[
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=localhost",
+            ],
+        ]
+        .concat(),
+    );
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        &dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ],
+    );
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let received = dir.join("received.ndjson");
+    let mut server = Running(
+        std::process::Command::new(root.join("tmp/interop-venv/bin/python"))
+            .arg(root.join("tests/interop/https_receiver.py"))
+            .args([dir.join("server.pem"), dir.join("server.key")])
+            .arg("55523")
+            .arg(&received)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("the interop venv (scripts/setup.sh makes it)"),
+    );
+    let mut ready = String::new();
+    BufReader::new(server.0.stdout.as_mut().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    assert_eq!(ready, "ready\n");
+
+    // The system's store does not know the company's CA: refused, nothing delivered, the cursor
+    // not made.
+    let cursor = dir.join("https.cursor");
+    let c = cursor.to_str().unwrap();
+    let export = [
+        "export",
+        "--http",
+        "https://localhost:55523/ingest",
+        "--cursor",
+        c,
+    ];
+    let err = shim_at(&dsn, &[&export[..], &["--tries", "1"]].concat()).unwrap_err();
+    assert!(err.contains("UnknownIssuer"), "{err}");
+    assert!(!received.exists() && !cursor.exists());
+
+    // With --ca-file: every position once, over TLS.
+    let ca = dir.join("ca.pem");
+    shim_at(
+        &dsn,
+        &[&export[..], &["--ca-file", ca.to_str().unwrap()]].concat(),
+    )
+    .unwrap();
+    let got: Vec<i64> = std::fs::read_to_string(&received)
+        .unwrap()
+        .lines()
+        .map(sequence)
+        .collect();
+    assert_eq!(got, (1..=50).collect::<Vec<i64>>());
+    assert_eq!(std::fs::read_to_string(&cursor).unwrap(), "50 0\n");
 }
 
 /// Waits (up to 30 s) until the export in `file` holds `n` lines.

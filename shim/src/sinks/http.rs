@@ -6,6 +6,7 @@
 //! stops the export. At least once: a batch whose answer was lost is sent again.
 
 use super::{Failure, Line};
+use crate::http_client::{self, TlsArgs};
 use anyhow::anyhow;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -46,13 +47,11 @@ impl Hec {
 }
 
 impl Http {
-    pub fn new(url: &str, hec: Option<Hec>) -> anyhow::Result<Http> {
+    pub fn new(url: &str, hec: Option<Hec>, tls: &TlsArgs) -> anyhow::Result<Http> {
         Ok(Http {
             url: url.to_owned(),
             hec,
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()?,
+            client: http_client::build(tls, Duration::from_secs(60))?,
         })
     }
 
