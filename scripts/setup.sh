@@ -42,4 +42,15 @@ fi
 VENV=$(cd "$(dirname "$0")/.." && pwd)/tmp/interop-venv
 [ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV"
 "$VENV/bin/pip" install -q -r "$(dirname "$0")/../tests/interop/requirements.txt"
+# The test and bench clusters and receivers listen on ports 55430-55539, inside Linux's ephemeral
+# range: reserved, no outgoing connection takes one as its local end, whose TIME_WAIT would hold
+# the port for 60 s (make test once failed to restart a cluster so). Not kept across a reboot,
+# so it is checked on every run.
+TEST_PORTS=55430-55539
+RESERVED=/proc/sys/net/ipv4/ip_local_reserved_ports
+if [ -w "$RESERVED" ] && ! grep -q "$TEST_PORTS" "$RESERVED"; then
+  current=$(cat "$RESERVED")
+  echo "${current:+$current,}$TEST_PORTS" >"$RESERVED" 2>/dev/null ||
+    echo "setup: could not reserve ports $TEST_PORTS; a test may find its port briefly taken"
+fi
 echo "setup: ok"
