@@ -10,8 +10,9 @@ set -euo pipefail
 BIN=/usr/lib/postgresql/15/bin
 cmd=$1 dir=$(realpath -m "$2")
 
-# Starts the server in DIR. Test ports lie in Linux's ephemeral range, so a port can be briefly
-# taken by some client connection's local end: then it waits and tries again, for up to 20 s.
+# Starts the server in DIR. Test ports lie in Linux's ephemeral range; where setup.sh could not
+# reserve them, a port can be briefly taken by some client connection's local end: then it waits
+# and tries again, for up to 20 s.
 start_server() {
   local dir=$1 try
   for try in $(seq 20); do

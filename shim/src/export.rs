@@ -38,7 +38,8 @@ pub struct ExportArgs {
     /// old one renamed FILE.1, FILE.2, ... (the oldest first); still exactly once.
     #[arg(long, requires = "out", value_parser = clap::value_parser!(u64).range(1..))]
     rotate_bytes: Option<u64>,
-    /// Sends RFC 5424 messages (--format syslog) over TCP, octet-counted (RFC 6587). At least
+    /// Sends RFC 5424 messages (--format syslog, or --format cef: each CEF line as the message
+    /// of one, as SIEMs take CEF over syslog) over TCP, octet-counted (RFC 6587). At least
     /// once: TCP has no application acknowledgement, so a batch counts as delivered when the
     /// receiver's TCP stack acknowledged it, and a broken connection's batch is sent again.
     #[arg(long, value_name = "HOST:PORT", conflicts_with = "http")]
@@ -109,8 +110,8 @@ fn sink(args: &ExportArgs, cursor: &Cursor) -> Result<Sink> {
         return Ok(Sink::File(FileSink::open(path, cursor, args.rotate_bytes)?));
     }
     if let Some(addr) = &args.syslog_tcp {
-        if !matches!(args.format, Format::Syslog) {
-            bail!("--syslog-tcp sends RFC 5424 messages: add --format syslog");
+        if matches!(args.format, Format::Ocsf) {
+            bail!("--syslog-tcp sends RFC 5424 messages: add --format syslog, or --format cef");
         }
         return Ok(Sink::SyslogTcp(SyslogTcp::new(addr)));
     }
@@ -130,6 +131,9 @@ fn render(args: &ExportArgs, e: &Exported) -> String {
     match args.format {
         Format::Ocsf => ocsf::render(e, &args.service),
         Format::Syslog => syslog::render(e, &args.hostname, &args.sd_id),
+        Format::Cef if args.syslog_tcp.is_some() => {
+            syslog::carrying(e, &args.hostname, &cef::render(e))
+        }
         Format::Cef => cef::render(e),
     }
 }

@@ -26,8 +26,24 @@ fn header(v: Option<&str>, max: usize) -> String {
     }
 }
 
+/// PRI, VERSION, TIMESTAMP, HOSTNAME, APP-NAME, PROCID and MSGID.
+fn head(e: &Exported, hostname: &str) -> String {
+    format!(
+        "<{}>1 {} {} auditlog - {}",
+        FACILITY * 8 + e.severity_codes().1,
+        header(e.text("timestamp"), 128),
+        header(Some(hostname), 255),
+        header(e.text("event_type"), 32),
+    )
+}
+
+/// A message with no structured data that carries `msg`: a CEF line, as SIEMs take CEF over
+/// syslog.
+pub fn carrying(e: &Exported, hostname: &str, msg: &str) -> String {
+    format!("{} - {msg}", head(e, hostname))
+}
+
 pub fn render(e: &Exported, hostname: &str, sd_id: &str) -> String {
-    let pri = FACILITY * 8 + e.severity_codes().1;
     let mut sd = format!(
         "[{sd_id} position=\"{}\" tree_size=\"{}\" integrity_hash=\"{}\" event_id=\"{}\"",
         e.position,
@@ -56,17 +72,21 @@ pub fn render(e: &Exported, hostname: &str, sd_id: &str) -> String {
         .row
         .get("event_data")
         .map_or("{}".into(), |d| d.to_string());
-    format!(
-        "<{pri}>1 {} {} auditlog - {} {sd} {data}",
-        header(e.text("timestamp"), 128),
-        header(Some(hostname), 255),
-        header(e.text("event_type"), 32),
-    )
+    format!("{} {sd} {data}", head(e, hostname))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cef_line_is_carried_as_the_message() {
+        let e = crate::exported::sample();
+        assert_eq!(
+            carrying(&e, "db1", "CEF:0|x"),
+            "<84>1 2026-11-30T21:31:29.07211+00:00 db1 auditlog - auth.login.failure - CEF:0|x"
+        );
+    }
 
     #[test]
     fn a_line_with_escaped_structured_data() {

@@ -1,7 +1,8 @@
 """Parses auditlog-shim export lines with parsers we did not write: pycef for CEF, and
 syslog-rfc5424-parser for RFC 5424 syslog. Reads lines on stdin; prints one JSON object per line
 with what the line says of the event's place in the log, or exits 1 naming a line that does not
-parse. Usage: siem_parse.py cef|syslog"""
+parse. cef-syslog: CEF lines carried as the messages of RFC 5424 ones (export --syslog-tcp
+--format cef). Usage: siem_parse.py cef|syslog|cef-syslog"""
 
 import json
 import sys
@@ -27,8 +28,16 @@ def syslog(line):
             "event_type": m.msgid, "event_data": json.loads(m.msg)}
 
 
+def cef_syslog(line):
+    m = SyslogMessage.parse(line)
+    d = cef(m.msg)
+    if m.msgid != d["event_type"]:
+        raise ValueError(f"MSGID {m.msgid} is not the CEF line's event type")
+    return d
+
+
 def main():
-    parse = {"cef": cef, "syslog": syslog}[sys.argv[1]]
+    parse = {"cef": cef, "syslog": syslog, "cef-syslog": cef_syslog}[sys.argv[1]]
     for n, line in enumerate(sys.stdin, 1):
         try:
             print(json.dumps(parse(line.rstrip("\n"))))

@@ -2,9 +2,9 @@
 //! rotated file killed with -9 again and again while it follows new seals, then run again, has
 //! every position exactly once across the files; OCSF lines validate against the OCSF schema;
 //! OCSF, syslog and CEF lines each carry the event's position, tree size and integrity hash. The
-//! syslog TCP and HTTP (Splunk HEC) sinks deliver every position to receivers started here, through
-//! a refused connection, a dropped one, 503s and a 400; the HTTP sink also over HTTPS, to Python's
-//! TLS server, trusting a private CA only with --ca-file.
+//! syslog TCP (RFC 5424, and CEF carried in it) and HTTP (Splunk HEC) sinks deliver every position
+//! to receivers started here, through a refused connection, a dropped one, 503s and a 400; the
+//! HTTP sink also over HTTPS, to Python's TLS server, trusting a private CA only with --ca-file.
 
 mod common;
 use common::*;
@@ -242,8 +242,20 @@ async fn an_export_killed_mid_stream_resumes_with_no_gap_and_no_repeat() {
 /// A syslog receiver on 127.0.0.1:`port`: reads RFC 6587 octet-counted frames ("LEN SP MSG")
 /// until each connection closes; the first connection it shuts at once, unread. Returns the
 /// messages when `connections` connections have closed.
+///
+/// Its receive buffer is smaller than a batch, so the first connection's batch cannot have been
+/// wholly acknowledged when it is dropped, and is sent again: a batch whose every byte the
+/// receiver's kernel acknowledged counts as delivered, by design (README), and would be lost
+/// with a receiver that never reads.
 fn syslog_receiver(port: u16, connections: usize) -> std::thread::JoinHandle<Vec<String>> {
-    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket.set_reuse_address(true).unwrap();
+    socket.set_recv_buffer_size(2048).unwrap();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    socket.bind(&addr.into()).unwrap();
+    socket.listen(16).unwrap();
+    let listener: std::net::TcpListener = socket.into();
     std::thread::spawn(move || {
         drop(listener.accept().unwrap());
         let mut messages = Vec::new();
@@ -371,6 +383,26 @@ async fn the_syslog_tcp_and_http_sinks_deliver_every_position_through_failures()
         .collect();
     assert_eq!(got, all);
     assert_eq!(std::fs::read_to_string(&cursor).unwrap(), "200 0\n");
+
+    // CEF over the same framing, each line the message of an RFC 5424 one, through a dropped
+    // connection: read back by syslog-rfc5424-parser, then pycef.
+    let cursor = dir.join("cef.cursor");
+    let receiver = syslog_receiver(55521, 2);
+    let tcp = ["--syslog-tcp", "127.0.0.1:55521", "--max-backoff-ms", "200"];
+    let c = cursor.to_str().unwrap();
+    let cef = ["export", "--format", "cef", "--batch", "70", "--cursor", c];
+    shim_at(&dsn, &[&cef[..], &tcp].concat()).unwrap();
+    let messages = receiver.join().unwrap();
+    let parsed = parse(
+        "siem_parse.py",
+        &["cef-syslog"],
+        &(messages.join("\n") + "\n"),
+    );
+    let got: Vec<i64> = parsed
+        .iter()
+        .map(|v| v["position"].as_i64().unwrap())
+        .collect();
+    assert_eq!(got, all);
 
     // HTTP, Splunk HEC's shape: 503 to the third, fourth and fifth request (the cursor stays at
     // the two batches accepted), then 200s. Every position once in the accepted bodies.
