@@ -1,7 +1,8 @@
 //! The Python client (clients/python) against the real shim and database. Its unittest tests
 //! list every event they hand to the client in a manifest (tests/support.py); here each one is
 //! checked in the database: stored exactly once with its fields, correlation and parent, or, if
-//! the shim rejected it, not stored; and nothing else is stored.
+//! the shim rejected it, not stored; and nothing else is stored. The same holds through a shim
+//! killed mid-stream, and one that answers 413 (bodies over its limit) and 503 (full).
 
 mod common;
 use common::*;
@@ -180,4 +181,51 @@ async fn a_shim_restart_mid_stream_loses_nothing() {
         stored >= before + 200,
         "{stored} events, {before} before the kill"
     );
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_and_a_full_shim_lose_nothing() {
+    // The shim starts before its database exists: what it acknowledges piles up to --max-queue.
+    let admin = connect("postgres").await;
+    admin
+        .execute(
+            "DROP DATABASE IF EXISTS py_client_pressure WITH (FORCE)",
+            &[],
+        )
+        .await
+        .unwrap();
+    let dsn = dsn("py_client_pressure");
+    let limits = [
+        "--batch-timeout-ms",
+        "100",
+        "--max-body-bytes",
+        "4096",
+        "--max-queue",
+        "100",
+        "--max-backoff-seconds",
+        "1",
+    ];
+    let shim = Shim::start("py_client_pressure", &dsn, &limits).await;
+    let manifest = std::env::temp_dir().join("auditlog-test-py-client-pressure.ndjson");
+    let streaming = unittest(&shim.url, &manifest, &["tests.pressure_stream"])
+        .spawn()
+        .expect("python3");
+    let refused = || async {
+        shim.get("/metrics")
+            .await
+            .lines()
+            .find_map(|l| l.strip_prefix("auditlog_shim_requests_refused_full_total "))
+            .map_or(0.0, |v| v.parse::<f64>().unwrap())
+    };
+    for _ in 0..600 {
+        if refused().await > 0.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(refused().await > 0.0, "the shim never answered 503");
+    let db = fresh_db("py_client_pressure").await;
+    passed(streaming.wait_with_output().unwrap());
+    shim.drained(30).await;
+    assert_eq!(check_manifest(&db, &manifest).await, 300);
 }
