@@ -230,7 +230,7 @@ async fn post(
             .send()
             .await;
         match http::accepted(&args.webhook, sent).await {
-            Ok(()) => return Ok(()),
+            Ok(_) => return Ok(()),
             Err(Failure::Stop(e)) => {
                 return Err(Stop::Fatal(e.context(format!(
                     "the webhook refused change {key}; it was not delivered and the cursor stays before it"

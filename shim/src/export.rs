@@ -57,6 +57,11 @@ pub struct ExportArgs {
         hide_env_values = true
     )]
     hec_token: Option<String>,
+    /// With --hec-token: waits for HEC's indexer acknowledgement of each batch (the token's
+    /// useACK on), up to this many seconds, before the cursor moves; a batch not acknowledged
+    /// by then is sent again.
+    #[arg(long, requires = "hec_token", value_parser = clap::value_parser!(u64).range(1..))]
+    hec_ack_seconds: Option<u64>,
     #[command(flatten)]
     tls: TlsArgs,
     /// Keeps going as new events are sealed; a sink that fails is then tried again forever.
@@ -121,6 +126,7 @@ fn sink(args: &ExportArgs, cursor: &Cursor) -> Result<Sink> {
             host: (args.hostname != "-").then(|| args.hostname.clone()),
             sourcetype: format!("auditlog:{format}"),
             json_events: matches!(args.format, Format::Ocsf),
+            ack: args.hec_ack_seconds.map(Duration::from_secs),
         });
         return Ok(Sink::Http(http::Http::new(url, hec, &args.tls)?));
     }
@@ -148,7 +154,7 @@ pub async fn run(url: &str, args: ExportArgs) -> Result<()> {
     loop {
         let result = match connection::connect_listening(url, SEALED_CHANNEL).await {
             Ok((db, woken)) => export_from(&db, &woken, &args, &mut cursor, &mut sink).await,
-            Err(e) => Err(e.context("connecting to PostgreSQL")),
+            Err(e) => Err(e),
         };
         // Following, a database that fails is waited out: the cursor holds the place.
         match result {

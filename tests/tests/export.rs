@@ -4,7 +4,8 @@
 //! OCSF, syslog and CEF lines each carry the event's position, tree size and integrity hash. The
 //! syslog TCP (RFC 5424, and CEF carried in it) and HTTP (Splunk HEC) sinks deliver every position
 //! to receivers started here, through a refused connection, a dropped one, 503s and a 400; the
-//! HTTP sink also over HTTPS, to Python's TLS server, trusting a private CA only with --ca-file.
+//! HTTP sink also over HTTPS, to Python's TLS server, trusting a private CA only with --ca-file,
+//! and with HEC's indexer acknowledgement, moving the cursor only past acknowledged batches.
 
 mod common;
 use common::*;
@@ -79,6 +80,19 @@ const VARIED: &str = "
                   ELSE '{\"user_id\": 8, \"ip_address\": \"198.51.100.7\", \"session_id\": \"s8\", \"user_agent\": \"curl/8\"}'::jsonb END))
       FROM generate_series(1, 50) i;
     SELECT seal_audit_events();";
+
+/// A fresh database `name` with `rounds` x 50 sealed VARIED events, its DSN, and an empty
+/// scratch directory for the test.
+async fn varied_db(name: &str, rounds: usize) -> (String, PathBuf) {
+    let db = fresh_db(name).await;
+    for _ in 0..rounds {
+        db.batch_execute(VARIED).await.unwrap();
+    }
+    let dir = std::env::temp_dir().join(format!("auditlog_{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    (dsn(name), dir)
+}
 
 #[tokio::test]
 async fn an_export_killed_mid_stream_resumes_with_no_gap_and_no_repeat() {
@@ -279,72 +293,94 @@ fn syslog_receiver(port: u16, connections: usize) -> std::thread::JoinHandle<Vec
     })
 }
 
-/// One request a tiny HTTP server got: its headers (lower-cased names) and body, and the cursor
-/// file as it was when the request came.
+/// One request a tiny HTTP server got: its target, headers (lower-cased names) and body, and the
+/// cursor file as it was when the request came.
 struct Request {
+    target: String,
     headers: Vec<(String, String)>,
     body: String,
     cursor: Option<String>,
 }
 
-/// An HTTP server on 127.0.0.1:`port` answering request n (from 0) with `status(n)`, one request
-/// per connection, until it has answered `count`.
+impl Request {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(h, _)| h == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// An HTTP server on 127.0.0.1:`port`, one request per connection: `answer` gives each request's
+/// status and body, and whether it is the last one to serve.
+fn http_server(
+    port: u16,
+    cursor: PathBuf,
+    mut answer: impl FnMut(&Request) -> (u16, String, bool) + Send + 'static,
+) -> std::thread::JoinHandle<Vec<(u16, Request)>> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    std::thread::spawn(move || {
+        let mut served = Vec::new();
+        loop {
+            let mut conn = listener.accept().unwrap().0;
+            let mut r = BufReader::new(&mut conn);
+            let mut target = String::new();
+            r.read_line(&mut target).unwrap();
+            let mut headers = Vec::new();
+            loop {
+                let mut line = String::new();
+                r.read_line(&mut line).unwrap();
+                let line = line.trim_end();
+                if line.is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = line.split_once(':') {
+                    headers.push((k.to_lowercase(), v.trim().to_owned()));
+                }
+            }
+            let len: usize = headers
+                .iter()
+                .find(|(k, _)| k == "content-length")
+                .map_or(0, |(_, v)| v.parse().unwrap());
+            let mut body = vec![0; len];
+            r.read_exact(&mut body).unwrap();
+            let request = Request {
+                target: target.split(' ').nth(1).unwrap_or_default().to_owned(),
+                headers,
+                body: String::from_utf8(body).unwrap(),
+                cursor: std::fs::read_to_string(&cursor).ok(),
+            };
+            let (code, text, last) = answer(&request);
+            let answer = format!(
+                "HTTP/1.1 {code} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                text.len()
+            );
+            conn.write_all(answer.as_bytes()).unwrap();
+            served.push((code, request));
+            if last {
+                return served;
+            }
+        }
+    })
+}
+
+/// An HTTP server answering request n (from 0) with `status(n)` until it has answered `count`.
 fn http_receiver(
     port: u16,
     count: usize,
     cursor: PathBuf,
     status: fn(usize) -> u16,
 ) -> std::thread::JoinHandle<Vec<(u16, Request)>> {
-    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
-    std::thread::spawn(move || {
-        (0..count)
-            .map(|n| {
-                let mut conn = listener.accept().unwrap().0;
-                let mut r = BufReader::new(&mut conn);
-                let mut headers = Vec::new();
-                loop {
-                    let mut line = String::new();
-                    r.read_line(&mut line).unwrap();
-                    let line = line.trim_end();
-                    if line.is_empty() {
-                        break;
-                    }
-                    if let Some((k, v)) = line.split_once(':') {
-                        headers.push((k.to_lowercase(), v.trim().to_owned()));
-                    }
-                }
-                let len: usize = headers
-                    .iter()
-                    .find(|(k, _)| k == "content-length")
-                    .map_or(0, |(_, v)| v.parse().unwrap());
-                let mut body = vec![0; len];
-                r.read_exact(&mut body).unwrap();
-                let request = Request {
-                    headers,
-                    body: String::from_utf8(body).unwrap(),
-                    cursor: std::fs::read_to_string(&cursor).ok(),
-                };
-                let code = status(n);
-                let answer = format!(
-                    "HTTP/1.1 {code} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nno"
-                );
-                conn.write_all(answer.as_bytes()).unwrap();
-                (code, request)
-            })
-            .collect()
+    let mut n = 0;
+    http_server(port, cursor, move |_| {
+        n += 1;
+        (status(n - 1), "no".to_owned(), n == count)
     })
 }
 
 #[tokio::test]
 async fn the_syslog_tcp_and_http_sinks_deliver_every_position_through_failures() {
-    let db = fresh_db("it_export_sinks").await;
-    let dsn = dsn("it_export_sinks");
-    for _ in 0..4 {
-        db.batch_execute(VARIED).await.unwrap();
-    }
-    let dir = std::env::temp_dir().join("auditlog_it_export_sinks");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let (dsn, dir) = varied_db("it_export_sinks", 4).await;
     let all: Vec<i64> = (1..=200).collect();
 
     // Syslog over TCP: the receiver is not there yet (refused, tried again with backoff), then
@@ -431,14 +467,8 @@ async fn the_syslog_tcp_and_http_sinks_deliver_every_position_through_failures()
     let requests = receiver.join().unwrap();
     let mut delivered = Vec::new();
     for (n, (status, r)) in requests.iter().enumerate() {
-        let header = |k: &str| {
-            r.headers
-                .iter()
-                .find(|(h, _)| h == k)
-                .map(|(_, v)| v.as_str())
-        };
-        assert_eq!(header("authorization"), Some("Splunk t0k"));
-        assert_eq!(header("content-type"), Some("application/x-ndjson"));
+        assert_eq!(r.header("authorization"), Some("Splunk t0k"));
+        assert_eq!(r.header("content-type"), Some("application/x-ndjson"));
         if *status == 503 {
             assert_eq!(r.cursor.as_deref(), Some("60 0\n"), "request {n}");
             continue;
@@ -458,22 +488,164 @@ async fn the_syslog_tcp_and_http_sinks_deliver_every_position_through_failures()
     assert_eq!(std::fs::read_to_string(&cursor).unwrap(), "200 0\n");
 
     // A 400 stops it at once, named, the cursor where it was.
-    let cursor = dir.join("refused.cursor");
-    let receiver = http_receiver(55522, 1, cursor.clone(), |_| 400);
-    let err = shim_at(
+    let http = ["--http", "http://127.0.0.1:55522/"];
+    stops_at_once(&dsn, &dir, 55522, |_| 400, &http, "400 Bad Request");
+}
+
+/// An export whose receiver on `port` answers its first request with `status` stops at once,
+/// saying `says`, and its cursor is not made.
+fn stops_at_once(
+    dsn: &str,
+    dir: &Path,
+    port: u16,
+    status: fn(usize) -> u16,
+    args: &[&str],
+    says: &str,
+) {
+    let cursor = dir.join(format!("stopped_{port}.cursor"));
+    let receiver = http_receiver(port, 1, cursor.clone(), status);
+    let c = cursor.to_str().unwrap();
+    let err = shim_at(dsn, &[&["export", "--cursor", c][..], args].concat()).unwrap_err();
+    assert!(err.contains(says), "{err}");
+    receiver.join().unwrap();
+    assert!(!cursor.exists());
+}
+
+/// A Splunk HEC with indexer acknowledgement: the event endpoint answers each batch with the
+/// next ackId; /services/collector/ack never acknowledges ackId 0 and acknowledges the others
+/// when asked the second time. Stops after acknowledging `batches` of them.
+fn hec_with_acks(
+    port: u16,
+    cursor: PathBuf,
+    batches: usize,
+) -> std::thread::JoinHandle<Vec<(u16, Request)>> {
+    let mut next_ack = 0;
+    let mut asked = std::collections::HashMap::<u64, u32>::new();
+    http_server(port, cursor, move |r| {
+        if r.target == "/services/collector/event" {
+            next_ack += 1;
+            let id = next_ack - 1;
+            return (
+                200,
+                format!(r#"{{"text":"Success","code":0,"ackId":{id}}}"#),
+                false,
+            );
+        }
+        let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        let id = body["acks"][0].as_u64().unwrap();
+        let times = asked.entry(id).or_default();
+        *times += 1;
+        let done = id > 0 && *times >= 2;
+        let last = done && id == batches as u64;
+        (200, format!(r#"{{"acks":{{"{id}":{done}}}}}"#), last)
+    })
+}
+
+#[tokio::test]
+async fn with_hec_acknowledgement_the_cursor_moves_only_for_indexed_batches() {
+    let (dsn, dir) = varied_db("it_export_hec_ack", 4).await;
+
+    // The first batch is never acknowledged: after --hec-ack-seconds it is sent again, and the
+    // cursor moves only once a batch's ackId is acknowledged. 200 events, 7 batches.
+    let cursor = dir.join("ack.cursor");
+    let receiver = hec_with_acks(55524, cursor.clone(), 7);
+    let c = cursor.to_str().unwrap();
+    let out = shim_at(
         &dsn,
         &[
             "export",
-            "--http",
-            "http://127.0.0.1:55522/",
+            "--batch",
+            "30",
+            "--max-backoff-ms",
+            "200",
+            "--hec-token",
+            "t0k",
+            "--hec-ack-seconds",
+            "1",
             "--cursor",
-            cursor.to_str().unwrap(),
+            c,
+            "--http",
+            "http://127.0.0.1:55524/services/collector/event",
         ],
     )
-    .unwrap_err();
-    assert!(err.contains("400 Bad Request"), "{err}");
-    receiver.join().unwrap();
-    assert!(!cursor.exists());
+    .unwrap();
+    assert_eq!(
+        out.matches("did not acknowledge ackId 0").count(),
+        1,
+        "{out}"
+    );
+    let requests = receiver.join().unwrap();
+    let channel = requests[0].1.header("x-splunk-request-channel").unwrap();
+    assert_eq!(channel.len(), 36, "a UUID");
+    let (mut bodies, mut polls) = (Vec::new(), Vec::new());
+    for (_, r) in &requests {
+        assert_eq!(r.header("authorization"), Some("Splunk t0k"));
+        assert_eq!(r.header("x-splunk-request-channel"), Some(channel));
+        if r.target == "/services/collector/event" {
+            let positions: Vec<i64> = r
+                .body
+                .lines()
+                .map(|l| {
+                    serde_json::from_str::<serde_json::Value>(l).unwrap()["event"]["metadata"]
+                        ["sequence"]
+                        .as_i64()
+                        .unwrap()
+                })
+                .collect();
+            bodies.push((positions, r.cursor.clone()));
+        } else {
+            assert_eq!(
+                r.target,
+                format!("/services/collector/ack?channel={channel}")
+            );
+            let asked: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+            polls.push((
+                asked["acks"][0].as_u64().unwrap() as usize,
+                r.cursor.clone(),
+            ));
+        }
+    }
+    // ackId 0 and 1 carry the same first batch; the cursor is before each batch as it is sent.
+    assert_eq!(bodies.len(), 8);
+    assert_eq!(bodies[0], bodies[1]);
+    let mut delivered = Vec::new();
+    for (positions, at) in &bodies[1..] {
+        let before = delivered.last().map(|p: &i64| format!("{p} 0\n"));
+        assert_eq!(at, &before, "the cursor before positions {positions:?}");
+        delivered.extend(positions);
+    }
+    assert_eq!(delivered, (1..=200).collect::<Vec<i64>>());
+    assert_eq!(std::fs::read_to_string(&cursor).unwrap(), "200 0\n");
+    // ackId 0 was asked about until its time ran out, the others until acknowledged (twice),
+    // none with the cursor past its batch.
+    let asked = |id| polls.iter().filter(|(i, _)| *i == id).count();
+    assert!(asked(0) >= 2, "{polls:?}");
+    assert!((1..=7).all(|id| asked(id) == 2), "{polls:?}");
+    for (id, at) in &polls {
+        assert_eq!(
+            at, &bodies[*id].1,
+            "the cursor while ackId {id} is asked about"
+        );
+    }
+
+    // A HEC whose token has no acknowledgement on answers without an ackId: the export stops at
+    // once, saying so, and the cursor is not made.
+    let hec = [
+        "--hec-token",
+        "t0k",
+        "--hec-ack-seconds",
+        "5",
+        "--http",
+        "http://127.0.0.1:55524/services/collector/event",
+    ];
+    stops_at_once(
+        &dsn,
+        &dir,
+        55524,
+        |_| 200,
+        &hec,
+        "answered without an ackId",
+    );
 }
 
 /// Runs `openssl` with `args` in `dir`.
@@ -488,12 +660,7 @@ fn openssl(dir: &Path, args: &[&str]) {
 
 #[tokio::test]
 async fn the_http_sink_speaks_https_and_trusts_a_private_ca_only_when_told() {
-    let db = fresh_db("it_export_https").await;
-    let dsn = dsn("it_export_https");
-    db.batch_execute(VARIED).await.unwrap();
-    let dir = std::env::temp_dir().join("auditlog_it_export_https");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let (dsn, dir) = varied_db("it_export_https", 1).await;
 
     // A company's own CA, and a server certificate for localhost signed by it.
     let ec = [

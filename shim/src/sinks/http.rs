@@ -4,6 +4,11 @@
 //! `{"time", "host", "source", "sourcetype", "event"}`, which HEC takes many of in one body.
 //! A 2xx answer accepts the batch; 429, 5xx and no answer are tried again; any other answer
 //! stops the export. At least once: a batch whose answer was lost is sent again.
+//!
+//! With indexer acknowledgement (`--hec-ack-seconds`, the token's useACK on), HEC's 2xx only
+//! says it received the batch: the sink then asks /services/collector/ack on its channel until
+//! the batch's ackId is acknowledged (indexed), and only then accepts it; a batch not
+//! acknowledged in time is sent again, as Splunk's documentation advises.
 
 use super::{Failure, Line};
 use crate::http_client::{self, TlsArgs};
@@ -19,12 +24,16 @@ pub struct Hec {
     pub sourcetype: String,
     /// OCSF lines go in as JSON objects, syslog and CEF lines as strings.
     pub json_events: bool,
+    /// With indexer acknowledgement: how long to wait for a batch's.
+    pub ack: Option<Duration>,
 }
 
 pub struct Http {
     url: String,
     hec: Option<Hec>,
     client: reqwest::Client,
+    /// HEC's X-Splunk-Request-Channel: acknowledgements are asked for per channel.
+    channel: String,
 }
 
 impl Hec {
@@ -52,6 +61,7 @@ impl Http {
             url: url.to_owned(),
             hec,
             client: http_client::build(tls, Duration::from_secs(60))?,
+            channel: uuid::Uuid::new_v4().to_string(),
         })
     }
 
@@ -64,16 +74,65 @@ impl Http {
             }
             body.push('\n');
         }
-        let mut req = self
+        let req = self
             .client
             .post(&self.url)
             .header("Content-Type", "application/x-ndjson")
             .body(body);
-        if let Some(hec) = &self.hec {
-            req = req.header("Authorization", format!("Splunk {}", hec.token));
-        }
-        accepted(&self.url, req.send().await).await
+        let Some(hec) = &self.hec else {
+            return accepted(&self.url, req.send().await).await.map(drop);
+        };
+        let req = req
+            .header("Authorization", format!("Splunk {}", hec.token))
+            .header("X-Splunk-Request-Channel", &self.channel);
+        let answer = accepted(&self.url, req.send().await).await?;
+        let Some(wait) = hec.ack else { return Ok(()) };
+        let ack_id = json_of(answer)
+            .await
+            .ok()
+            .and_then(|v| v["ackId"].as_u64())
+            .ok_or_else(|| {
+                Failure::Stop(anyhow!(
+                    "{} answered without an ackId: turn indexer acknowledgement on for the token, or leave out --hec-ack-seconds",
+                    self.url
+                ))
+            })?;
+        self.acknowledged(hec, ack_id, wait).await
     }
+
+    /// Asks HEC until `ack_id` is acknowledged; after `wait`, the batch is to be sent again.
+    async fn acknowledged(&self, hec: &Hec, ack_id: u64, wait: Duration) -> Result<(), Failure> {
+        let mut url = reqwest::Url::parse(&self.url).map_err(anyhow::Error::from)?;
+        url.set_path("/services/collector/ack");
+        url.set_query(Some(&format!("channel={}", self.channel)));
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut pause = Duration::from_millis(100);
+        loop {
+            let req = self
+                .client
+                .post(url.clone())
+                .header("Authorization", format!("Splunk {}", hec.token))
+                .header("X-Splunk-Request-Channel", &self.channel)
+                .header("Content-Type", "application/json")
+                .body(json!({ "acks": [ack_id] }).to_string());
+            let answer = accepted(url.as_str(), req.send().await).await?;
+            let acks = json_of(answer).await?;
+            if acks["acks"][ack_id.to_string()] == json!(true) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() + pause > deadline {
+                return Err(Failure::Retry(anyhow!(
+                    "HEC did not acknowledge ackId {ack_id} within {wait:?}: the batch is sent again"
+                )));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(2));
+        }
+    }
+}
+
+async fn json_of(answer: reqwest::Response) -> anyhow::Result<Value> {
+    Ok(serde_json::from_str(&answer.text().await?)?)
 }
 
 /// What an HTTP receiver's answer means: 2xx accepted; 429, 5xx and no answer may pass; any
@@ -81,11 +140,11 @@ impl Http {
 pub async fn accepted(
     url: &str,
     sent: Result<reqwest::Response, reqwest::Error>,
-) -> Result<(), Failure> {
+) -> Result<reqwest::Response, Failure> {
     let answer = sent?;
     let status = answer.status();
     if status.is_success() {
-        return Ok(());
+        return Ok(answer);
     }
     let text: String = answer
         .text()
@@ -112,6 +171,7 @@ mod tests {
             host: Some("db1".into()),
             sourcetype: "auditlog:ocsf".into(),
             json_events: true,
+            ack: None,
         };
         let l = Line {
             text: r#"{"class_uid":3002}"#.into(),
