@@ -7,7 +7,8 @@
 #   2. COPY of the rows the shim stored (the seed's columns) into bench.seed_audit_events;
 #   3. the shim's peak RSS, at full speed and with its queue full (the database unreachable).
 #   INGEST_EVENTS      events per run (default 200000; quick 25000)
-#   INGEST_ROUNDS      rounds per configuration, alternating shim and COPY (default 2; quick 2)
+#   INGEST_ROUNDS      rounds per configuration, alternating shim and COPY (default 2; quick 4:
+#                      a first round's shim runs cold, and two short ones swung 0.70x-1.07x)
 #   INGEST_BATCH_SIZE  the shim's --batch-size (default 100, its own default)
 #   INGEST_PORT        port of the throwaway cluster (default 55492)
 set -euo pipefail
@@ -15,7 +16,7 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 
 EVENTS=${INGEST_EVENTS:-$(quick_or 200000 25000)}
-ROUNDS=${INGEST_ROUNDS:-$(quick_or 2 2)}
+ROUNDS=${INGEST_ROUNDS:-$(quick_or 2 4)}
 BATCH=${INGEST_BATCH_SIZE:-100}
 PORT=${INGEST_PORT:-55492}
 HTTP=127.0.0.1:${INGEST_HTTP_PORT:-18790}
