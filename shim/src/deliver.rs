@@ -6,7 +6,7 @@
 use crate::backoff::Backoff;
 use std::time::Duration;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, NoTls, Statement};
+use tokio_postgres::{Client, Statement};
 
 const BATCH_SQL: &str = "SELECT line, outcome, error FROM audit_log_batch($1)";
 
@@ -51,7 +51,7 @@ impl Deliverer {
     /// A live connection: a closed one (the server restarted) is replaced.
     async fn client(&mut self) -> Result<&Client, tokio_postgres::Error> {
         if self.client.as_ref().is_none_or(Client::is_closed) {
-            let (client, conn) = tokio_postgres::connect(&self.url, NoTls).await?;
+            let (client, conn) = crate::connection::open(&self.url).await?;
             tokio::spawn(async move {
                 let _ = conn.await;
             });

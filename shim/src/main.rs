@@ -7,7 +7,7 @@
 //! an event is in the log without the database.
 
 use anyhow::{Context, Result};
-use auditlog_shim::connection::connect;
+use auditlog_shim::connection::{self, connect};
 use auditlog_shim::http_client::TlsArgs;
 use auditlog_shim::{alerts, anchor, export, report, send, serve, shards, vault_status, witness};
 use clap::{Parser, Subcommand};
@@ -25,6 +25,17 @@ struct Cli {
         default_value = "host=localhost user=postgres"
     )]
     database_url: String,
+    /// PEM file of CA certificates trusted, besides the system's store, when the connection
+    /// string says sslmode=require (a private CA's, or the server's own self-signed
+    /// certificate). sslmode=require verifies the server's certificate and name, as libpq's
+    /// verify-full; prefer (the default) and disable connect in plain text.
+    #[arg(
+        long,
+        env = "AUDITLOG_DB_CA_FILE",
+        global = true,
+        value_name = "PEM_FILE"
+    )]
+    db_ca_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -168,6 +179,9 @@ enum Command {
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
+    if let Some(ca) = &cli.db_ca_file {
+        connection::trust(Some(ca))?;
+    }
     let url = &cli.database_url;
     match cli.command {
         Command::Serve(args) => serve::serve(url, args).await,
