@@ -102,9 +102,7 @@ impl Http {
 
     /// Asks HEC until `ack_id` is acknowledged; after `wait`, the batch is to be sent again.
     async fn acknowledged(&self, hec: &Hec, ack_id: u64, wait: Duration) -> Result<(), Failure> {
-        let mut url = reqwest::Url::parse(&self.url).map_err(anyhow::Error::from)?;
-        url.set_path("/services/collector/ack");
-        url.set_query(Some(&format!("channel={}", self.channel)));
+        let url = ack_url(&self.url, &self.channel)?;
         let deadline = tokio::time::Instant::now() + wait;
         let mut pause = Duration::from_millis(100);
         loop {
@@ -129,6 +127,20 @@ impl Http {
             pause = (pause * 2).min(Duration::from_secs(2));
         }
     }
+}
+
+/// HEC's acknowledgement endpoint beside `event_url`'s collector, under the same prefix when a
+/// proxy adds one (`https://gw/splunk/services/collector/event` -> `.../splunk/services/collector/ack`).
+fn ack_url(event_url: &str, channel: &str) -> anyhow::Result<reqwest::Url> {
+    let mut url = reqwest::Url::parse(event_url)?;
+    let path = url.path();
+    let collector = match path.find("/services/collector") {
+        Some(at) => &path[..at + "/services/collector".len()],
+        None => "/services/collector",
+    };
+    url.set_path(&format!("{collector}/ack"));
+    url.set_query(Some(&format!("channel={channel}")));
+    Ok(url)
 }
 
 async fn json_of(answer: reqwest::Response) -> anyhow::Result<Value> {
@@ -163,6 +175,23 @@ pub async fn accepted(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ack_endpoint_sits_beside_the_collector() {
+        let ack = |u: &str| ack_url(u, "c1").unwrap().to_string();
+        assert_eq!(
+            ack("https://hec:8088/services/collector/event?x=1"),
+            "https://hec:8088/services/collector/ack?channel=c1"
+        );
+        assert_eq!(
+            ack("https://gw/splunk/services/collector/raw"),
+            "https://gw/splunk/services/collector/ack?channel=c1"
+        );
+        assert_eq!(
+            ack("http://hec/"),
+            "http://hec/services/collector/ack?channel=c1"
+        );
+    }
 
     #[test]
     fn a_hec_envelope_holds_the_event_and_its_time() {
