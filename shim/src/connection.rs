@@ -20,24 +20,25 @@ pub type Conn = Connection<Socket, <MakeRustlsConnect as MakeTlsConnect<Socket>>
 
 static TRUST: OnceLock<MakeRustlsConnect> = OnceLock::new();
 
-/// Sets what `sslmode=require` connections trust: the system's certificate store and the CA
-/// certificates in `ca_file`. Called once, before any connection; without it, the store alone.
-pub fn trust(ca_file: Option<&Path>) -> Result<()> {
+/// Makes `sslmode=require` connections trust the CA certificates in `ca_file` as well as the
+/// system's store. Called once, before any connection; without it, the store alone.
+pub fn trust(ca_file: &Path) -> Result<()> {
     let mut roots = system_roots();
-    if let Some(path) = ca_file {
-        let pem = std::fs::read(path)
-            .with_context(|| format!("reading --db-ca-file {}", path.display()))?;
-        let certs: Vec<CertificateDer> = CertificateDer::pem_slice_iter(&pem)
-            .collect::<Result<_, _>>()
-            .with_context(|| format!("--db-ca-file {}", path.display()))?;
-        if certs.is_empty() {
-            bail!("--db-ca-file {} holds no PEM certificate", path.display());
-        }
-        for c in certs {
-            roots
-                .add(c)
-                .with_context(|| format!("--db-ca-file {}", path.display()))?;
-        }
+    let pem = std::fs::read(ca_file)
+        .with_context(|| format!("reading --db-ca-file {}", ca_file.display()))?;
+    let certs: Vec<CertificateDer> = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("--db-ca-file {}", ca_file.display()))?;
+    if certs.is_empty() {
+        bail!(
+            "--db-ca-file {} holds no PEM certificate",
+            ca_file.display()
+        );
+    }
+    for c in certs {
+        roots
+            .add(c)
+            .with_context(|| format!("--db-ca-file {}", ca_file.display()))?;
     }
     if TRUST.set(connector(roots)).is_err() {
         bail!("the database's TLS trust is set once");

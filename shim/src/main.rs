@@ -180,7 +180,7 @@ enum Command {
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     if let Some(ca) = &cli.db_ca_file {
-        connection::trust(Some(ca))?;
+        connection::trust(ca)?;
     }
     let url = &cli.database_url;
     match cli.command {
