@@ -152,10 +152,11 @@ pub async fn run(url: &str, args: ExportArgs) -> Result<()> {
     let mut sink = sink(&args, &cursor)?;
     let mut db_backoff = Backoff::new(Duration::from_millis(args.max_backoff_ms));
     loop {
-        let result = match connection::connect_listening(url, SEALED_CHANNEL).await {
-            Ok((db, woken)) => export_from(&db, &woken, &args, &mut cursor, &mut sink).await,
-            Err(e) => Err(e),
-        };
+        let result = async {
+            let (db, woken) = connection::connect_listening(url, SEALED_CHANNEL).await?;
+            export_from(&db, &woken, &args, &mut cursor, &mut sink).await
+        }
+        .await;
         // Following, a database that fails is waited out: the cursor holds the place.
         match result {
             Err(e) if args.follow && e.downcast_ref::<tokio_postgres::Error>().is_some() => {

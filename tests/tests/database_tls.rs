@@ -20,12 +20,12 @@ async fn sslmode_require_verifies_the_server_and_delivers_only_over_tls() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     private_ca(&dir);
-    for f in ["server.pem", "server.key"] {
-        std::fs::copy(dir.join(f), cluster.0.join(f)).unwrap();
-        let at = cluster.0.join(f);
+    let (cert, key) = (cluster.0.join("server.pem"), cluster.0.join("server.key"));
+    for at in [&cert, &key] {
+        std::fs::copy(dir.join(at.file_name().unwrap()), at).unwrap();
         let owned = std::process::Command::new("chown")
             .arg("postgres:postgres")
-            .arg(&at)
+            .arg(at)
             .status()
             .unwrap();
         assert!(owned.success());
@@ -36,7 +36,6 @@ async fn sslmode_require_verifies_the_server_and_delivers_only_over_tls() {
     )
     .unwrap();
     let admin = connect_dsn(&cluster.dsn("postgres")).await;
-    let (cert, key) = (cluster.0.join("server.pem"), cluster.0.join("server.key"));
     for set in [
         "ALTER SYSTEM SET ssl = on".to_owned(),
         format!("ALTER SYSTEM SET ssl_cert_file = '{}'", cert.display()),

@@ -82,10 +82,7 @@ impl Http {
         let Some(hec) = &self.hec else {
             return accepted(&self.url, req.send().await).await.map(drop);
         };
-        let req = req
-            .header("Authorization", format!("Splunk {}", hec.token))
-            .header("X-Splunk-Request-Channel", &self.channel);
-        let answer = accepted(&self.url, req.send().await).await?;
+        let answer = accepted(&self.url, self.to_hec(req, hec).send().await).await?;
         let Some(wait) = hec.ack else { return Ok(()) };
         let ack_id = json_of(answer)
             .await
@@ -100,6 +97,12 @@ impl Http {
         self.acknowledged(hec, ack_id, wait).await
     }
 
+    /// `req` with HEC's token and this sink's channel, as its event and ack endpoints take them.
+    fn to_hec(&self, req: reqwest::RequestBuilder, hec: &Hec) -> reqwest::RequestBuilder {
+        req.header("Authorization", format!("Splunk {}", hec.token))
+            .header("X-Splunk-Request-Channel", &self.channel)
+    }
+
     /// Asks HEC until `ack_id` is acknowledged; after `wait`, the batch is to be sent again.
     async fn acknowledged(&self, hec: &Hec, ack_id: u64, wait: Duration) -> Result<(), Failure> {
         let url = ack_url(&self.url, &self.channel)?;
@@ -109,11 +112,9 @@ impl Http {
             let req = self
                 .client
                 .post(url.clone())
-                .header("Authorization", format!("Splunk {}", hec.token))
-                .header("X-Splunk-Request-Channel", &self.channel)
                 .header("Content-Type", "application/json")
                 .body(json!({ "acks": [ack_id] }).to_string());
-            let answer = accepted(url.as_str(), req.send().await).await?;
+            let answer = accepted(url.as_str(), self.to_hec(req, hec).send().await).await?;
             let acks = json_of(answer).await?;
             if acks["acks"][ack_id.to_string()] == json!(true) {
                 return Ok(());
